@@ -1,0 +1,26 @@
+"""Built-in features, registered through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from workbench.hookspecs import hookimpl
+
+
+@hookimpl
+def register_extractors(register: Callable[[Any], None]) -> None:
+    from workbench.core.extractors import builtin_extractors
+
+    for extractor in builtin_extractors():
+        register(extractor)
+
+
+@hookimpl
+def register_embedders(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    def minilm() -> Any:
+        from workbench.core.embedding import MiniLMEmbedder
+
+        return MiniLMEmbedder()
+
+    register("minilm-l6-int8", minilm)

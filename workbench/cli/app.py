@@ -1,0 +1,79 @@
+"""`workbench` command line: library, search and evaluation commands over the facade."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from workbench.cli.output import console, err_console, print_error, print_json
+from workbench.errors import WorkbenchError
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def get_workbench(ctx: typer.Context) -> Any:
+    """The Workbench for this invocation (tests inject one through ``ctx.obj``)."""
+    if ctx.obj is None:
+        from workbench.workbench import Workbench
+
+        ctx.obj = Workbench()
+    return ctx.obj
+
+
+class WorkbenchGroup(typer.core.TyperGroup):
+    """Prints WorkbenchError as a panel on stderr and exits 1, for every command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            print_error(exc.title, exc.message)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("Interrupted.")
+            raise typer.Exit(130) from None
+
+
+def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
+    """The Typer app; plugins add commands through ``register_commands``."""
+    from workbench.cli import eval_cmd, library
+
+    app = typer.Typer(
+        name="workbench",
+        help="Workbench: index your folders, search them, ask them. Local-first.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        cls=WorkbenchGroup,
+    )
+    library.register(app)
+    eval_cmd.register(app)
+    if plugin_manager is not None:
+        plugin_manager.hook.register_commands(cli=app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn expected failures into a message, not a traceback."""
+    plugin_manager = None
+    try:
+        if not _is_help(argv if argv is not None else sys.argv[1:]):
+            from workbench.paths import resolve_paths
+            from workbench.plugins import build_plugin_manager
+
+            plugin_manager = build_plugin_manager(resolve_paths().plugins_dir)
+        app = build_cli(plugin_manager)
+        app(args=argv, prog_name="workbench", standalone_mode=True)
+    except WorkbenchError as exc:
+        print_error(exc.title, exc.message)
+        sys.exit(1)
+
+
+def _is_help(args: list[str]) -> bool:
+    return not args or args[0] in {"--help", "-h"}
+
+
+__all__ = ["build_cli", "console", "err_console", "get_workbench", "main", "print_json", "Path"]

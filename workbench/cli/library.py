@@ -1,0 +1,239 @@
+"""Library commands: add, remove, folders, ingest, status, search, paths, plugins, demo."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.output import console, err_console, print_json
+
+
+def register(app: typer.Typer) -> None:
+    for command in (add, remove, folders, ingest, status, search, paths, plugins, demo):
+        app.command()(command)
+
+
+def add(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="Folder to add to the library.")],
+    json_: JsonFlag = False,
+) -> None:
+    """Add a folder to the library (then run `workbench ingest`)."""
+    folder = get_workbench(ctx).add_folder(path)
+    if json_:
+        print_json({"added": folder})
+    else:
+        console.print(f"Added [bold]{folder}[/]. Run `workbench ingest` to index it.")
+
+
+def remove(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="Library folder to remove.")],
+    json_: JsonFlag = False,
+) -> None:
+    """Remove a folder from the library and purge its files from the index."""
+    purged = get_workbench(ctx).remove_folder(path)
+    if json_:
+        print_json({"removed": path, "files_purged": purged})
+    else:
+        console.print(f"Removed {path}; {purged} files purged from the index.")
+
+
+def folders(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """List the library's folders with their file and chunk counts."""
+    rows = get_workbench(ctx).folder_summaries()
+    if json_:
+        print_json({"folders": rows})
+        return
+    if not rows:
+        console.print("No folders yet. Add one with `workbench add PATH`.")
+        return
+    from rich.table import Table
+
+    table = Table("folder", "files", "not indexed", "chunks")
+    for row in rows:
+        name = row["path"] if row["exists"] else f"{row['path']} [red](missing)[/]"
+        table.add_row(name, str(row["files"]), str(row["not_indexed"]), str(row["chunks"]))
+    console.print(table)
+
+
+def ingest(
+    ctx: typer.Context,
+    path: Annotated[
+        str | None, typer.Argument(help="A library folder or file; all folders when omitted.")
+    ] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Sync the index with the disk: only new and changed files are processed."""
+    workbench = get_workbench(ctx)
+    show_bar = not json_ and err_console.is_terminal
+    if show_bar:
+        report = _ingest_with_progress(workbench, path)
+    else:
+        report = workbench.ingest(path)
+    if json_:
+        print_json(report.as_json())
+        return
+    _print_ingest_summary(report)
+
+
+def _ingest_with_progress(workbench: Any, path: str | None) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[name]}", style="dim"),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("Scanning", total=None, name="")
+
+        def on_progress(update: Any) -> None:
+            names = {"scan": "Scanning", "index": "Indexing", "finish": "Updating indexes"}
+            total = update.total or None
+            name = update.path.rsplit("/", 1)[-1][:40]
+            progress.update(
+                task, description=names[update.phase], completed=update.done, total=total, name=name
+            )
+
+        return workbench.ingest(path, on_progress=on_progress)
+
+
+def _print_ingest_summary(report: Any) -> None:
+    data = report.as_json()
+    files, chunks = data["files"], data["chunks"]
+    parts = [f"{count} {name}" for name, count in files.items() if count]
+    console.print(
+        f"Synced in {data['seconds']:.2f}s: {', '.join(parts) or 'nothing to do'}. "
+        f"Chunks: {chunks['embedded']} embedded, {chunks['reused']} reused, "
+        f"{chunks['deleted']} deleted."
+    )
+    for problem in report.problems[:20]:
+        console.print(f"  [yellow]{problem['status']}[/] {problem['path']}: {problem['reason']}")
+    if len(report.problems) > 20:
+        console.print(f"  … and {len(report.problems) - 20} more (see `workbench status`).")
+    for folder in getattr(report, "missing_folders", []):
+        console.print(f"  [red]missing folder[/] {folder}: kept its index; reconnect it and sync.")
+    if report.interrupted:
+        console.print(
+            "[yellow]Interrupted[/]: finished files are saved; run ingest again to go on."
+        )
+
+
+def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Show what the index holds and which files are not indexed, and why."""
+    data = get_workbench(ctx).status()
+    if json_:
+        print_json(data)
+        return
+    console.print(
+        f"[bold]{data['files']}[/] files indexed in {len(data['folders'])} folders, "
+        f"[bold]{data['chunks']}[/] chunks (index version {data['version']})."
+    )
+    if data["by_kind"]:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(data["by_kind"].items()))
+        console.print(f"By kind: {kinds}")
+    if data["failed"]:
+        console.print(f"[yellow]{len(data['failed'])} files not indexed:[/]")
+        for row in data["failed"]:
+            console.print(f"  {row['status']:8} {row['path']}: {row['reason']}")
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results.")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, vector or text.")] = "hybrid",
+    kind: Annotated[str | None, typer.Option(help="Only this kind (markdown, code, ...).")] = None,
+    path: Annotated[
+        str | None, typer.Option("--path", help="Only paths matching this glob.")
+    ] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Search the library (hybrid: meaning and exact words together)."""
+    results = get_workbench(ctx).search(query, k=k, mode=mode, kind=kind, path_glob=path)
+    if json_:
+        print_json({"results": [r.as_json() for r in results]})
+        return
+    if not results:
+        console.print("No results. Try other words, or check `workbench status`.")
+        return
+    from workbench.core.search import format_locator
+
+    for rank, result in enumerate(results, start=1):
+        snippet = " ".join(result.text.split())
+        snippet = snippet[:240] + ("…" if len(snippet) > 240 else "")
+        console.print(
+            f"[bold cyan]{rank}.[/] [bold]{result.path}[/] [dim]{format_locator(result.locator)} "
+            f"· {result.kind} · {result.score:.4f}[/]"
+        )
+        console.print(f"   {snippet}", markup=False)
+
+
+def paths(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Print where Workbench keeps its config, library and caches."""
+    data = get_workbench(ctx).paths.as_dict()
+    if json_:
+        print_json(data)
+        return
+    for name, value in data.items():
+        console.print(f"{name:12} {value}")
+
+
+def plugins(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """List loaded plugins and the hooks each implements."""
+    from workbench.plugins import describe_plugins
+
+    rows = describe_plugins(get_workbench(ctx).plugins)
+    if json_:
+        print_json({"plugins": rows})
+        return
+    for row in rows:
+        console.print(f"[bold]{row['name']}[/]: {', '.join(row['hooks']) or '(no hooks)'}")
+
+
+def demo(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Index the bundled demo library and run a few searches over it."""
+    from workbench.workbench import demo_library
+
+    workbench = get_workbench(ctx)
+    folder = str(demo_library())
+    if folder not in workbench.folders():
+        from workbench.core.sync import under
+
+        if not under(folder, workbench.folders()):
+            workbench.add_folder(folder)
+    report = (
+        _ingest_with_progress(workbench, folder)
+        if err_console.is_terminal and not json_
+        else workbench.ingest(folder)
+    )
+    queries = ["how do I reset my password", "quarterly revenue", "retry with exponential backoff"]
+    results = {q: workbench.search(q, k=3, path_glob=folder + "/*") for q in queries}
+    if json_:
+        print_json(
+            {
+                "folder": folder,
+                "ingest": report.as_json(),
+                "searches": {q: [r.as_json() for r in rs] for q, rs in results.items()},
+            }
+        )
+        return
+    console.print(f"Demo library: [bold]{folder}[/]")
+    _print_ingest_summary(report)
+    from workbench.core.search import format_locator
+
+    for query, hits in results.items():
+        console.print(f"\n[bold]workbench search[/] {query!r}")
+        for rank, hit in enumerate(hits, start=1):
+            relative = hit.path[len(folder) + 1 :]
+            console.print(f"  {rank}. {relative} [dim]{format_locator(hit.locator)}[/]")
+    console.print(
+        "\nTry your own: `workbench add ~/notes && workbench ingest && workbench search ...`"
+    )
+    sys.stdout.flush()

@@ -1,0 +1,100 @@
+"""Settings: defaults, overridden by config.toml, overridden by WORKBENCH_* environment variables.
+
+CLI flags override all three where a command offers them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+ENV_PREFIX = "WORKBENCH_"
+
+
+@dataclass
+class Settings:
+    """User settings. Each field can be set in config.toml or as WORKBENCH_<FIELD>."""
+
+    max_file_mb: float = 25.0
+    """Files larger than this many MiB are skipped with a reason instead of indexed."""
+
+    chunk_tokens: int = 256
+    """Largest chunk in embedder tokens (the embedder truncates beyond 256)."""
+
+    embedder: str = "minilm-l6-int8"
+    """Name of the embedder used for new vectors (see `workbench plugins`)."""
+
+    embed_batch_size: int = 32
+    """How many chunks go through the embedder at once."""
+
+    ignore: list[str] = field(default_factory=list)
+    """Extra glob patterns to ignore, on top of .git, node_modules, virtualenvs and temp files."""
+
+    search_k: int = 10
+    """Default number of search results."""
+
+    rrf_k: int = 60
+    """Reciprocal rank fusion constant for hybrid search."""
+
+    follow_symlinks: bool = True
+    """Follow symbolic links to files and folders (loops are detected and skipped)."""
+
+    @classmethod
+    def load(cls, config_file: Path, environ: dict[str, str] | None = None) -> Settings:
+        """Read ``config_file`` (if it exists), then apply WORKBENCH_* overrides."""
+        values: dict[str, Any] = {}
+        if config_file.exists():
+            try:
+                values.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise WorkbenchError(
+                    f"The config file {config_file} is not valid TOML: {exc}. "
+                    "Fix it or delete it to go back to the defaults.",
+                    title="Bad config",
+                ) from exc
+        environ = dict(os.environ if environ is None else environ)
+        known = {f.name: f for f in fields(cls)}
+        for name, spec in known.items():
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = _parse_env(raw, spec.type)
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise WorkbenchError(
+                f"Unknown setting(s) {', '.join(unknown)} in {config_file}. "
+                f"Known settings: {', '.join(sorted(known))}.",
+                title="Bad config",
+            )
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 16 <= self.chunk_tokens <= 256:
+            raise WorkbenchError(
+                f"chunk_tokens must be between 16 and 256, not {self.chunk_tokens}.", "Bad config"
+            )
+        if self.max_file_mb <= 0:
+            raise WorkbenchError("max_file_mb must be positive.", "Bad config")
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def _parse_env(raw: str, type_name: Any) -> Any:
+    text = str(type_name)
+    if "list" in text:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if "bool" in text:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if "int" in text:
+        return int(raw)
+    if "float" in text:
+        return float(raw)
+    return raw

@@ -1,0 +1,56 @@
+"""Which extractor handles which file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+# Known binary formats: skipped without reading a byte. Kinds that a later extractor
+# handles (PDF, images, audio, office) are simply registered by that extractor instead.
+BINARY_SUFFIXES = frozenset(
+    ".pdf .png .jpg .jpeg .gif .tif .tiff .webp .bmp .ico .heic .svgz .mp3 .wav .m4a .flac .ogg "
+    ".opus .aac .mp4 .mov .avi .mkv .webm .zip .gz .tgz .bz2 .xz .7z .rar .tar .zst .exe .dll .so "
+    ".dylib .bin .o .a .class .jar .whl .pyc .pyd .db .sqlite .sqlite3 .parquet .lance .arrow "
+    ".npy .npz .pt .pth .onnx .gguf .safetensors .ttf .otf .woff .woff2 .iso .dmg .docx .xlsx "
+    ".pptx .doc .xls .ppt .odt .epub .psd .ai .sketch .blend".split()
+)
+
+
+class ExtractorRegistry:
+    """Maps a file to its extractor by file name, then by suffix."""
+
+    def __init__(self, extractors: Sequence[tuple[Any, str]]) -> None:
+        self.extractors = [extractor for extractor, _ in extractors]
+        self._by_suffix: dict[str, Any] = {}
+        self._by_filename: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for extractor, plugin in extractors:
+            for key, table in [(s, self._by_suffix) for s in extractor.suffixes] + [
+                (f, self._by_filename) for f in extractor.filenames
+            ]:
+                # A plugin may override a built-in on purpose; two plugins may not clash.
+                if key in table and owners[key] not in (plugin, "workbench.builtins"):
+                    raise WorkbenchError(
+                        f"Both plugin '{owners[key]}' and plugin '{plugin}' register an "
+                        f"extractor for '{key}'. Uninstall or disable one of them.",
+                        title="Plugin clash",
+                    )
+                table[key] = extractor
+                owners[key] = plugin
+        self._fallback = self._by_suffix.get("")
+
+    def for_path(self, path: str) -> tuple[Any | None, str | None]:
+        """(extractor, None), or (None, reason) when no extractor handles the file."""
+        name = Path(path).name
+        if name in self._by_filename:
+            return self._by_filename[name], None
+        suffix = Path(path).suffix.lower()
+        if suffix in self._by_suffix:
+            return self._by_suffix[suffix], None
+        if suffix in BINARY_SUFFIXES:
+            return None, f"no extractor for {suffix} files yet"
+        # Unknown suffixes are tried as plain text; binary content is refused on reading.
+        return self._fallback, None if self._fallback else f"no extractor for {suffix} files"

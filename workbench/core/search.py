@@ -1,0 +1,156 @@
+"""Search the library: vector (MiniLM), full text (LanceDB BM25) or both fused by RRF."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.core.store import Store, sql_str
+from workbench.errors import WorkbenchError
+
+MODES = ("hybrid", "vector", "text")
+_COLUMNS = ["id", "path", "ordinal", "text", "kind", "locator"]
+
+
+@dataclass
+class SearchResult:
+    """One chunk that matched, with where it is and how well it matched."""
+
+    id: str
+    path: str
+    locator: dict[str, Any]
+    score: float
+    text: str
+    kind: str
+    ordinal: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "locator": self.locator,
+            "score": round(self.score, 6),
+            "text": self.text,
+            "kind": self.kind,
+        }
+
+
+def glob_to_like(pattern: str) -> str:
+    """A shell glob as a SQL LIKE pattern; patterns not starting with / match anywhere."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = escaped.replace("**", "*").replace("*", "%").replace("?", "_")
+    return like if pattern.startswith("/") else "%" + like
+
+
+def build_filter(kind: str | None = None, path_glob: str | None = None) -> str | None:
+    clauses = []
+    if kind:
+        clauses.append(f"kind = {sql_str(kind)}")
+    if path_glob:
+        clauses.append(f"path LIKE {sql_str(glob_to_like(path_glob))} ESCAPE '\\'")
+    return " AND ".join(clauses) or None
+
+
+def search(
+    store: Store,
+    embedder: Any,
+    query: str,
+    *,
+    k: int = 10,
+    mode: str = "hybrid",
+    kind: str | None = None,
+    path_glob: str | None = None,
+    rrf_k: int = 60,
+    candidates: int | None = None,
+) -> list[SearchResult]:
+    """The ``k`` best chunks for ``query``.
+
+    Hybrid runs both searches for ``candidates`` results each (default max(50, 3k)) and fuses
+    them by reciprocal rank: score = sum of 1 / (rrf_k + rank) over the lists a chunk is in.
+    """
+    if mode not in MODES:
+        raise WorkbenchError(
+            f"Unknown search mode '{mode}'. Use one of: {', '.join(MODES)}.", "Bad search"
+        )
+    if not query.strip():
+        raise WorkbenchError(
+            "The search query is empty. Type some words to search for.", "Bad search"
+        )
+    if store.chunk_count() == 0:
+        return []
+    where = build_filter(kind, path_glob)
+    pool = candidates or max(50, 3 * k)
+    if mode == "vector":
+        return vector_search(store, embedder, query, k, where)
+    if mode == "text":
+        return text_search(store, query, k, where)
+    vector_hits = vector_search(store, embedder, query, pool, where)
+    text_hits = text_search(store, query, pool, where)
+    return fuse([vector_hits, text_hits], k, rrf_k)
+
+
+def vector_search(
+    store: Store, embedder: Any, query: str, k: int, where: str | None
+) -> list[SearchResult]:
+    vector = embedder.embed([query])[0]
+    builder = store.chunks.search(vector, vector_column_name="vector").distance_type("cosine")
+    if where:
+        builder = builder.where(where, prefilter=True)
+    rows = builder.select([*_COLUMNS, "_distance"]).limit(k).to_arrow().to_pylist()
+    return [_result(row, 1.0 - float(row["_distance"])) for row in rows]
+
+
+def text_search(store: Store, query: str, k: int, where: str | None) -> list[SearchResult]:
+    if not _has_fts_index(store):
+        return []
+    builder = store.chunks.search(query, query_type="fts", fts_columns="text")
+    if where:
+        builder = builder.where(where, prefilter=True)
+    rows = builder.select([*_COLUMNS, "_score"]).limit(k).to_arrow().to_pylist()
+    return [_result(row, float(row["_score"])) for row in rows]
+
+
+def fuse(result_lists: list[list[SearchResult]], k: int, rrf_k: int = 60) -> list[SearchResult]:
+    """Reciprocal rank fusion of several ranked lists."""
+    fused: dict[str, SearchResult] = {}
+    scores: dict[str, float] = {}
+    for results in result_lists:
+        for rank, result in enumerate(results, start=1):
+            fused.setdefault(result.id, result)
+            scores[result.id] = scores.get(result.id, 0.0) + 1.0 / (rrf_k + rank)
+    ranked = sorted(scores, key=lambda key: scores[key], reverse=True)[:k]
+    out = []
+    for key in ranked:
+        result = fused[key]
+        result.score = scores[key]
+        out.append(result)
+    return out
+
+
+def _has_fts_index(store: Store) -> bool:
+    return any("text" in index.name for index in store.chunks.list_indices())
+
+
+def _result(row: dict[str, Any], score: float) -> SearchResult:
+    return SearchResult(
+        id=row["id"],
+        path=row["path"],
+        locator=json.loads(row["locator"] or "{}"),
+        score=score,
+        text=row["text"],
+        kind=row["kind"],
+        ordinal=row["ordinal"],
+    )
+
+
+def format_locator(locator: dict[str, Any]) -> str:
+    """A short human form: 'p. 3 · lines 10-24 · Guide > Setup'."""
+    parts = []
+    if "page" in locator:
+        parts.append(f"p. {locator['page']}")
+    if "lines" in locator:
+        start, end = locator["lines"]
+        parts.append(f"line {start}" if start == end else f"lines {start}-{end}")
+    if "heading" in locator:
+        parts.append(locator["heading"])
+    return " · ".join(parts)

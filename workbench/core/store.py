@@ -1,0 +1,333 @@
+"""The library on disk: LanceDB tables for files, chunks, cached vectors and folders.
+
+Write order is what keeps the index consistent through crashes: a file's chunks are written
+before its ``files`` row, so the row is the commit marker. A file whose row is missing or
+stale is redone by the next sync, which first deletes every chunk at that path; chunks whose
+path has no indexed row are purged (see ``purge_orphans``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from workbench.errors import StoreLockedError, WorkbenchError
+
+FILES = "files"
+CHUNKS = "chunks"
+EMBEDDINGS = "embeddings"
+FOLDERS = "folders"
+SQL_BATCH = 400
+
+FILES_SCHEMA = pa.schema(
+    [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("folder", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("mtime_ns", pa.int64()),
+        pa.field("hash", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("extractor", pa.string()),
+        pa.field("extractor_version", pa.string()),
+        pa.field("embedder", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("chunks", pa.int32()),
+        pa.field("indexed_at", pa.float64()),
+    ]
+)
+FOLDERS_SCHEMA = pa.schema(
+    [pa.field("path", pa.string(), nullable=False), pa.field("added_at", pa.float64())]
+)
+
+
+def chunks_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("path", pa.string(), nullable=False),
+            pa.field("ordinal", pa.int32()),
+            pa.field("text", pa.string()),
+            pa.field("text_hash", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+            pa.field("kind", pa.string()),
+            pa.field("locator", pa.string()),
+            pa.field("embedder", pa.string()),
+            pa.field("file_hash", pa.string()),
+        ]
+    )
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def batched(values: Sequence[Any], size: int = SQL_BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the store remembers about one file."""
+
+    path: str
+    folder: str
+    size: int
+    mtime_ns: int
+    hash: str
+    kind: str
+    extractor: str
+    extractor_version: str
+    embedder: str
+    status: str
+    reason: str
+    chunks: int
+    indexed_at: float
+
+
+class Store:
+    """LanceDB tables under ``db_dir``; one writer at a time (see ``writing``)."""
+
+    def __init__(self, db_dir: Path, dim: int, lock_file: Path | None = None) -> None:
+        import lancedb
+
+        db_dir.mkdir(parents=True, exist_ok=True)
+        self.db_dir = db_dir
+        self.dim = dim
+        self.lock_file = lock_file or db_dir.parent / "write.lock"
+        # Interval 0: every read sees commits made by other processes (watch, ingest).
+        self.db = lancedb.connect(str(db_dir), read_consistency_interval=timedelta(0))
+        self._tables: dict[str, Any] = {}
+        self._lock_fd: int | None = None
+
+    # -- tables ---------------------------------------------------------------------------
+    def table(self, name: str) -> Any:
+        if name not in self._tables:
+            schema = {
+                FILES: FILES_SCHEMA,
+                CHUNKS: chunks_schema(self.dim),
+                EMBEDDINGS: embeddings_schema(self.dim),
+                FOLDERS: FOLDERS_SCHEMA,
+            }[name]
+            table = self.db.create_table(name, schema=schema, exist_ok=True)
+            stored = table.schema.field("vector").type if "vector" in schema.names else None
+            if stored is not None and stored != schema.field("vector").type:
+                raise WorkbenchError(
+                    f"The library at {self.db_dir} holds vectors of another size ({stored}) than "
+                    f"the current embedder ({self.dim} dimensions). Switch back to the embedder "
+                    "it was built with, or delete the library folder and run `workbench ingest`.",
+                    title="Embedder mismatch",
+                )
+            self._tables[name] = table
+        return self._tables[name]
+
+    @property
+    def files(self) -> Any:
+        return self.table(FILES)
+
+    @property
+    def chunks(self) -> Any:
+        return self.table(CHUNKS)
+
+    @property
+    def embeddings(self) -> Any:
+        return self.table(EMBEDDINGS)
+
+    # -- locking ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the library's write lock; a second writer gets a clear error, not corruption."""
+        if self._lock_fd is not None:  # re-entrant within one Store
+            yield
+            return
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreLockedError(
+                f"The library at {self.db_dir} is being written by process {holder}. Wait for "
+                "it to finish (or stop `workbench watch`), then try again. Searching still works.",
+                title="Library busy",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+        try:
+            yield
+        finally:
+            self._lock_fd = None
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- folders ----------------------------------------------------------------------------
+    def folders(self) -> list[str]:
+        table = self.table(FOLDERS).to_arrow()
+        return sorted(table.column("path").to_pylist())
+
+    def add_folder(self, path: str, added_at: float) -> bool:
+        if path in self.folders():
+            return False
+        self.table(FOLDERS).add(
+            pa.Table.from_pylist([{"path": path, "added_at": added_at}], FOLDERS_SCHEMA)
+        )
+        return True
+
+    def remove_folder(self, path: str) -> None:
+        self.table(FOLDERS).delete(f"path = {sql_str(path)}")
+
+    # -- files --------------------------------------------------------------------------------
+    def file_records(self) -> dict[str, FileRecord]:
+        table = self.files.to_arrow()
+        return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+
+    def upsert_files(self, records: Sequence[FileRecord]) -> None:
+        if not records:
+            return
+        rows = pa.Table.from_pylist([record.__dict__ for record in records], FILES_SCHEMA)
+        (
+            self.files.merge_insert("path")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(rows)
+        )
+
+    def delete_files(self, paths: Sequence[str]) -> int:
+        """Delete files' rows and all their chunks; returns the number of chunks deleted."""
+        deleted = self.delete_chunks(paths)
+        for part in batched(list(paths)):
+            self.files.delete(sql_in("path", part))
+        return deleted
+
+    # -- chunks -------------------------------------------------------------------------------
+    def delete_chunks(self, paths: Sequence[str]) -> int:
+        deleted = 0
+        for part in batched(list(paths)):
+            where = sql_in("path", part)
+            count = self.chunks.count_rows(where)
+            if count:
+                self.chunks.delete(where)
+                deleted += count
+        return deleted
+
+    def add_chunks(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.chunks.add(pa.Table.from_pylist(rows, chunks_schema(self.dim)))
+
+    def chunk_rows(self, path: str) -> list[dict[str, Any]]:
+        return (
+            self.chunks.search().where(f"path = {sql_str(path)}").limit(None).to_arrow().to_pylist()
+        )
+
+    def chunk_count(self) -> int:
+        return int(self.chunks.count_rows())
+
+    def purge_orphans(self, indexed: dict[str, FileRecord]) -> int:
+        """Delete chunks whose file is not indexed with the same content hash.
+
+        Cheap when the counts agree (the normal case); otherwise it reads the path and
+        file-hash columns to find the leftovers of an interrupted sync.
+        """
+        expected = sum(record.chunks for record in indexed.values() if record.status == "indexed")
+        if self.chunk_count() == expected:
+            return 0
+        table = (
+            self.chunks.search()
+            .select(["id", "path", "file_hash", "ordinal"])
+            .limit(None)
+            .to_arrow()
+        )
+        stale_paths = set()
+        seen: set[tuple[str, int]] = set()
+        duplicated = set()
+        for path, file_hash, ordinal in zip(
+            table.column("path").to_pylist(),
+            table.column("file_hash").to_pylist(),
+            table.column("ordinal").to_pylist(),
+            strict=True,
+        ):
+            record = indexed.get(path)
+            if record is None or record.status != "indexed" or record.hash != file_hash:
+                stale_paths.add(path)
+            elif (path, ordinal) in seen:
+                duplicated.add(path)
+            seen.add((path, ordinal))
+        purged = self.delete_chunks(sorted(stale_paths))
+        if duplicated:  # cannot happen with the write order above; heal it if it ever does
+            purged += self.delete_chunks(sorted(duplicated))
+            for part in batched(sorted(duplicated)):
+                self.files.delete(sql_in("path", part))
+        return purged
+
+    # -- vector cache -------------------------------------------------------------------------
+    def cached_keys(self) -> set[str]:
+        table = self.embeddings.search().select(["key"]).limit(None).to_arrow()
+        return set(table.column("key").to_pylist())
+
+    def cached_vectors(self, keys: Iterable[str]) -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {}
+        for part in batched(sorted(set(keys))):
+            table = (
+                self.embeddings.search()
+                .where(sql_in("key", part))
+                .select(["key", "vector"])
+                .limit(None)
+                .to_arrow()
+            )
+            found.update(
+                zip(
+                    table.column("key").to_pylist(), table.column("vector").to_pylist(), strict=True
+                )
+            )
+        return found
+
+    def cache_vectors(self, keys: Sequence[str], vectors: Sequence[Any]) -> None:
+        if not keys:
+            return
+        rows = pa.Table.from_pydict(
+            {"key": list(keys), "vector": [list(map(float, v)) for v in vectors]},
+            embeddings_schema(self.dim),
+        )
+        self.embeddings.merge_insert("key").when_not_matched_insert_all().execute(rows)
+
+    # -- indexes and housekeeping -----------------------------------------------------------
+    def refresh_indexes(self) -> None:
+        """Bring the full-text index up to date and compact small fragments."""
+        chunks = self.chunks
+        names = {index.name for index in chunks.list_indices()}
+        if not any("text" in name for name in names):
+            if chunks.count_rows() == 0:
+                return
+            chunks.create_fts_index("text", replace=True, with_position=False)
+            chunks.create_scalar_index("path", replace=True)
+        for table in (self.files, chunks, self.embeddings):
+            table.optimize(cleanup_older_than=timedelta(minutes=10))
+
+    def version(self) -> int:
+        return int(self.chunks.version)

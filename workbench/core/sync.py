@@ -1,0 +1,379 @@
+"""Incremental sync: bring the index in step with the disk, recomputing only what changed.
+
+scan (stat only) -> read and hash what looks changed -> extract -> chunk -> embed only unseen
+chunk hashes -> replace the file's chunks, then write its ``files`` row (the commit marker).
+Renamed or moved files keep their vectors; deleted files are purged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from workbench.config import Settings
+from workbench.core.chunking import Chunk, chunk_blocks
+from workbench.core.documents import ExtractionError, SkipFile
+from workbench.core.registry import ExtractorRegistry
+from workbench.core.scanning import IgnoreRules, ScanEntry, scan_folder
+from workbench.core.store import FileRecord, Store
+
+BATCH_CHUNKS = 256
+BATCH_FILES = 500
+
+
+@dataclass
+class SyncProgress:
+    """Reported to ``on_progress`` as the sync goes."""
+
+    phase: str  # "scan", "index", "finish"
+    done: int
+    total: int
+    path: str = ""
+
+
+@dataclass
+class SyncReport:
+    """What one sync did; ``as_json`` is the `workbench ingest --json` contract."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    renamed: int = 0
+    deleted: int = 0
+    failed: int = 0
+    skipped: int = 0
+    embedded: int = 0
+    reused: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    problems: list[dict[str, str]] = field(default_factory=list)
+    changed_paths: list[str] = field(default_factory=list)
+    renamed_from: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "files": {
+                "new": self.new,
+                "changed": self.changed,
+                "unchanged": self.unchanged,
+                "renamed": self.renamed,
+                "deleted": self.deleted,
+                "failed": self.failed,
+                "skipped": self.skipped,
+            },
+            "chunks": {
+                "embedded": self.embedded,
+                "reused": self.reused,
+                "deleted": self.chunks_deleted,
+            },
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "problems": self.problems,
+        }
+
+
+@dataclass
+class _Prepared:
+    record: FileRecord
+    chunks: list[Chunk] = field(default_factory=list)
+    copied_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def chunk_id(path: str, ordinal: int) -> str:
+    return hashlib.sha1(f"{path}\0{ordinal}".encode()).hexdigest()[:24]
+
+
+class Syncer:
+    """Runs incremental syncs of registered folders into a Store."""
+
+    def __init__(
+        self, store: Store, registry: ExtractorRegistry, embedder: Any, settings: Settings
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.embedder = embedder
+        self.settings = settings
+        self.rules = IgnoreRules(settings.ignore)
+        self._versions = {e.name: e.version for e in registry.extractors}
+        self._cached_keys: set[str] | None = None
+
+    def sync(
+        self,
+        folders: Sequence[str],
+        scope: Sequence[str] | None = None,
+        *,
+        on_progress: Callable[[SyncProgress], None] = lambda progress: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> SyncReport:
+        """Sync ``scope`` (paths inside ``folders``; all of ``folders`` when None)."""
+        started = time.perf_counter()
+        report = SyncReport()
+        scope = list(scope) if scope else list(folders)
+        with self.store.writing():
+            records = self.store.file_records()
+            self.store.purge_orphans(records)
+            seen = self._scan(folders, scope, on_progress, should_stop)
+            if should_stop():
+                report.interrupted = True
+                report.seconds = time.perf_counter() - started
+                return report
+            gone = {p: r for p, r in records.items() if under(p, scope) and p not in seen}
+            todo = []
+            for entry in seen.values():
+                record = records.get(entry.path)
+                if record is not None and self._unchanged_stat(record, entry):
+                    report.unchanged += 1
+                else:
+                    todo.append(entry)
+            self._index(todo, records, gone, report, on_progress, should_stop)
+            if report.interrupted:  # renames that committed still drop their old path
+                gone = {p: gone[p] for p in report.renamed_from}
+            if gone:
+                report.deleted += len(gone) - len(report.renamed_from)
+                report.chunks_deleted += self.store.delete_files(sorted(gone))
+                report.changed_paths.extend(sorted(gone))
+            if report.changed_paths or report.renamed:
+                on_progress(SyncProgress("finish", len(todo), len(todo)))
+                self.store.refresh_indexes()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- scan --------------------------------------------------------------------------------
+    def _scan(
+        self,
+        folders: Sequence[str],
+        scope: Sequence[str],
+        on_progress: Callable[[SyncProgress], None],
+        should_stop: Callable[[], bool],
+    ) -> dict[str, ScanEntry]:
+        seen: dict[str, ScanEntry] = {}
+        for target in scope:
+            folder = next((f for f in folders if under(target, [f])), target)
+            if os.path.isfile(target):
+                info = os.stat(target)
+                seen[target] = ScanEntry(target, folder, info.st_size, info.st_mtime_ns)
+                continue
+            for entry in scan_folder(
+                target,
+                self.rules,
+                follow_symlinks=self.settings.follow_symlinks,
+                should_stop=should_stop,
+            ):
+                seen[entry.path] = replace(entry, folder=folder)
+                if len(seen) % 1000 == 0:
+                    on_progress(SyncProgress("scan", len(seen), 0, entry.path))
+        return seen
+
+    def _unchanged_stat(self, record: FileRecord, entry: ScanEntry) -> bool:
+        return (
+            record.size == entry.size
+            and record.mtime_ns == entry.mtime_ns
+            and entry.problem is None
+            and self._current(record)
+        )
+
+    def _current(self, record: FileRecord) -> bool:
+        """Whether a record was made by today's extractor (and embedder, if indexed)."""
+        extractor, _ = self.registry.for_path(record.path)
+        if extractor is None:
+            return record.extractor == ""
+        if (record.extractor, record.extractor_version) != (extractor.name, extractor.version):
+            return False
+        return record.status != "indexed" or record.embedder == self.embedder.id
+
+    # -- index -------------------------------------------------------------------------------
+    def _index(
+        self,
+        todo: list[ScanEntry],
+        records: dict[str, FileRecord],
+        gone: dict[str, FileRecord],
+        report: SyncReport,
+        on_progress: Callable[[SyncProgress], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        gone_by_hash = {r.hash: p for p, r in gone.items() if r.status == "indexed"}
+        pending: list[_Prepared] = []
+        for done, entry in enumerate(todo):
+            if should_stop():
+                report.interrupted = True
+                break
+            on_progress(SyncProgress("index", done, len(todo), entry.path))
+            prepared = self._prepare(entry, records.get(entry.path), gone_by_hash, gone, report)
+            if prepared is None:
+                continue
+            pending.append(prepared)
+            if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS or len(pending) >= BATCH_FILES:
+                self._flush(pending, report)
+                pending = []
+        self._flush(pending, report)
+        if not report.interrupted:
+            on_progress(SyncProgress("index", len(todo), len(todo)))
+
+    def _prepare(
+        self,
+        entry: ScanEntry,
+        previous: FileRecord | None,
+        gone_by_hash: dict[str, str],
+        gone: dict[str, FileRecord],
+        report: SyncReport,
+    ) -> _Prepared | None:
+        record = FileRecord(
+            path=entry.path, folder=entry.folder, size=entry.size, mtime_ns=entry.mtime_ns,
+            hash="", kind=_kind_of(entry.path), extractor="", extractor_version="",
+            embedder=self.embedder.id, status="skipped", reason="", chunks=0,
+            indexed_at=time.time(),
+        )  # fmt: skip
+        if entry.problem:
+            return self._not_indexed(record, "skipped", entry.problem, report)
+        extractor, reason = self.registry.for_path(entry.path)
+        if extractor is None:
+            return self._not_indexed(record, "skipped", reason or "no extractor", report)
+        record = replace(record, extractor=extractor.name, extractor_version=extractor.version)
+        if entry.size == 0:
+            return self._not_indexed(record, "skipped", "empty file (0 bytes)", report)
+        if entry.size > self.settings.max_file_bytes:
+            return self._not_indexed(
+                record, "skipped",
+                f"too large ({entry.size / 2**20:.1f} MiB > max_file_mb = "
+                f"{self.settings.max_file_mb:g}); raise max_file_mb in config.toml to index it",
+                report,
+            )  # fmt: skip
+        try:
+            data = Path(entry.path).read_bytes()
+        except FileNotFoundError:
+            return None  # vanished after the scan: the next sync sees it gone
+        except OSError as exc:
+            reason = f"cannot read: {exc.strerror or exc}"
+            return self._not_indexed(record, "failed", reason, report)
+        content_hash = hashlib.sha256(data).hexdigest()
+        record = replace(record, hash=content_hash, size=len(data))
+        if previous is not None and previous.hash == content_hash and self._current(previous):
+            report.unchanged += 1  # touched, not changed: remember the new mtime only
+            return _Prepared(replace(previous, mtime_ns=entry.mtime_ns, size=len(data)))
+        old_path = gone_by_hash.pop(content_hash, None)
+        if old_path is not None and previous is None and self._current(gone[old_path]):
+            return self._renamed(record, gone[old_path], report)
+        try:
+            extraction = extractor.extract(Path(entry.path), data)
+        except SkipFile as exc:
+            return self._not_indexed(record, "skipped", str(exc), report)
+        except ExtractionError as exc:
+            return self._not_indexed(record, "failed", str(exc), report)
+        except Exception as exc:  # an extractor bug must not stop the sync: record it
+            reason = f"{extractor.name} extractor error: {type(exc).__name__}: {exc}"
+            return self._not_indexed(record, "failed", reason, report)
+        chunks = chunk_blocks(extraction.blocks, self.embedder, self.settings.chunk_tokens)
+        if not chunks:
+            return self._not_indexed(record, "skipped", "no text found in the file", report)
+        if previous is None:
+            report.new += 1
+        else:
+            report.changed += 1
+        report.changed_paths.append(entry.path)
+        record = replace(record, kind=extraction.kind, status="indexed", chunks=len(chunks))
+        return _Prepared(record, chunks)
+
+    def _renamed(self, record: FileRecord, old: FileRecord, report: SyncReport) -> _Prepared:
+        rows = self.store.chunk_rows(old.path)
+        for row in rows:
+            row["path"] = record.path
+            row["id"] = chunk_id(record.path, row["ordinal"])
+        report.renamed += 1
+        report.reused += len(rows)
+        report.changed_paths.extend([old.path, record.path])
+        new_record = replace(
+            old, path=record.path, folder=record.folder, mtime_ns=record.mtime_ns,
+            chunks=len(rows), indexed_at=time.time(),
+        )  # fmt: skip
+        # The old path's rows are deleted with the other gone files, after this commit.
+        report.renamed_from.append(old.path)
+        return _Prepared(new_record, copied_rows=rows)
+
+    def _not_indexed(
+        self, record: FileRecord, status: str, reason: str, report: SyncReport
+    ) -> _Prepared:
+        if status == "failed":
+            report.failed += 1
+        else:
+            report.skipped += 1
+        report.problems.append({"path": record.path, "status": status, "reason": reason})
+        report.changed_paths.append(record.path)
+        return _Prepared(replace(record, status=status, reason=reason, chunks=0))
+
+    def _flush(self, pending: list[_Prepared], report: SyncReport) -> None:
+        if not pending:
+            return
+        fresh = [p for p in pending if p.chunks]
+        vectors = self._vectors([c.text for p in fresh for c in p.chunks], report)
+        rows: list[dict[str, Any]] = []
+        for prepared in pending:
+            record = prepared.record
+            rows.extend(prepared.copied_rows)
+            for chunk in prepared.chunks:
+                rows.append(
+                    {
+                        "id": chunk_id(record.path, chunk.ordinal),
+                        "path": record.path,
+                        "ordinal": chunk.ordinal,
+                        "text": chunk.text,
+                        "text_hash": chunk.text_hash,
+                        "vector": vectors[chunk.text_hash],
+                        "kind": record.kind,
+                        "locator": json.dumps(chunk.locator, separators=(",", ":")),
+                        "embedder": self.embedder.id,
+                        "file_hash": record.hash,
+                    }
+                )
+        # Order matters for crash safety: chunks first, then the files rows (commit marker).
+        touched = [
+            p.record.path
+            for p in pending
+            if p.chunks or p.copied_rows or p.record.status != "indexed"
+        ]
+        report.chunks_deleted += self.store.delete_chunks(touched)
+        self.store.add_chunks(rows)
+        self.store.upsert_files([p.record for p in pending])
+
+    def _vectors(self, texts: list[str], report: SyncReport) -> dict[str, list[float]]:
+        """Vectors by text hash: from the cache where seen before, embedded otherwise."""
+        from workbench.core.chunking import text_hash
+
+        by_hash = {text_hash(text): text for text in texts}
+        prefix = f"{self.embedder.id}:"
+        if self._cached_keys is None:
+            self._cached_keys = self.store.cached_keys()
+        hits = [h for h in by_hash if prefix + h in self._cached_keys]
+        vectors: dict[str, Any] = {}
+        if hits:
+            cached = self.store.cached_vectors(prefix + h for h in hits)
+            vectors.update({key[len(prefix) :]: vector for key, vector in cached.items()})
+        missing = [h for h in by_hash if h not in vectors]
+        if missing:
+            embedded = self.embedder.embed(
+                [by_hash[h] for h in missing], batch_size=self.settings.embed_batch_size
+            )
+            self.store.cache_vectors([prefix + h for h in missing], embedded)
+            self._cached_keys.update(prefix + h for h in missing)
+            vectors.update(zip(missing, embedded.tolist(), strict=True))
+        report.embedded += len(missing)
+        report.reused += len(texts) - len(missing)
+        return vectors
+
+
+def _kind_of(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    return suffix[1:] if suffix else "file"
+
+
+__all__ = ["SyncProgress", "SyncReport", "Syncer", "asdict"]

@@ -1,0 +1,37 @@
+"""Bytes to text: UTF-8 first, then charset detection; binary data is refused."""
+
+from __future__ import annotations
+
+from workbench.core.documents import SkipFile
+
+_SNIFF_BYTES = 8192
+
+
+def looks_binary(data: bytes) -> bool:
+    """True when the start of ``data`` has NUL bytes (and is not UTF-16/32 with a BOM)."""
+    head = data[:_SNIFF_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return b"\x00" in head
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode ``data`` to (text, encoding name).
+
+    Raises:
+        SkipFile: the data is binary or in no encoding that can be detected.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if looks_binary(data):
+        raise SkipFile("binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise SkipFile("binary or undecodable file: no text encoding fits its bytes")
+    return str(best), best.encoding
