@@ -94,9 +94,12 @@ def _walk(
             is_link = entry.is_symlink()
             if is_link and not follow_symlinks:
                 continue
-            is_dir = entry.is_dir(follow_symlinks=True)
         except OSError:
             continue
+        try:
+            is_dir = entry.is_dir(follow_symlinks=True)
+        except OSError:  # e.g. a link to itself: recorded with its reason below
+            is_dir = False
         if is_dir:
             if rules.ignores_dir(entry.name, entry.path):
                 continue

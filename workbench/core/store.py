@@ -324,8 +324,10 @@ class Store:
         if not any("text" in name for name in names):
             if chunks.count_rows() == 0:
                 return
-            chunks.create_fts_index("text", replace=True, with_position=False)
-            chunks.create_scalar_index("path", replace=True)
+            from lancedb.index import FTS, BTree
+
+            chunks.create_index("text", config=FTS(with_position=False))
+            chunks.create_index("path", config=BTree())
         for table in (self.files, chunks, self.embeddings):
             table.optimize(cleanup_older_than=timedelta(minutes=10))
 

@@ -105,7 +105,6 @@ class Syncer:
         self.embedder = embedder
         self.settings = settings
         self.rules = IgnoreRules(settings.ignore)
-        self._versions = {e.name: e.version for e in registry.extractors}
         self._cached_keys: set[str] | None = None
 
     def sync(
@@ -122,7 +121,8 @@ class Syncer:
         scope = list(scope) if scope else list(folders)
         with self.store.writing():
             records = self.store.file_records()
-            self.store.purge_orphans(records)
+            if self.store.purge_orphans(records):  # leftovers of an interrupted writer
+                records = self.store.file_records()
             seen = self._scan(folders, scope, on_progress, should_stop)
             if should_stop():
                 report.interrupted = True
@@ -176,6 +176,8 @@ class Syncer:
         return seen
 
     def _unchanged_stat(self, record: FileRecord, entry: ScanEntry) -> bool:
+        if entry.problem:  # a broken link or loop stays reported once, not on every sync
+            return record.status == "skipped" and record.reason == entry.problem
         return (
             record.size == entry.size
             and record.mtime_ns == entry.mtime_ns

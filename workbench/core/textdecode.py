@@ -31,7 +31,13 @@ def decode_text(data: bytes) -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    best = matches.best()
     if best is None:
         raise SkipFile("binary or undecodable file: no text encoding fits its bytes")
+    # Short Western text often ties between code pages; Windows-1252 is by far the most common.
+    for match in matches:
+        ties = match.chaos <= best.chaos and match.coherence >= best.coherence
+        if ties and match.encoding in ("cp1252", "latin_1"):
+            return data.decode("cp1252", errors="replace"), "cp1252"
     return str(best), best.encoding
