@@ -8,7 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console(highlight=False)
+# soft_wrap: long paths stay on one line (copyable, greppable) instead of being broken.
+console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -18,6 +19,6 @@ def print_json(data: Any) -> None:
 
 
 def print_error(title: str, message: str) -> None:
-    from rich.panel import Panel
-
-    err_console.print(Panel(message, title=title, title_align="left", border_style="red"))
+    """Title in red, then the message unwrapped, so long paths stay whole and copyable."""
+    err_console.print(f"[bold red]Error: {title}[/]")
+    err_console.print(message, markup=False, soft_wrap=True)
