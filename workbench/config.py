@@ -29,7 +29,7 @@ class Settings:
     embedder: str = "minilm-l6-int8"
     """Name of the embedder used for new vectors (see `workbench plugins`)."""
 
-    embed_batch_size: int = 32
+    embed_batch_size: int = 8
     """How many chunks go through the embedder at once."""
 
     ignore: list[str] = field(default_factory=list)
