@@ -18,7 +18,9 @@ from pathlib import Path
 
 from _common import fresh_workbench
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi".split()
+WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi".split()
+)
 
 
 def bare_walk(root: Path) -> int:

@@ -52,7 +52,8 @@ def library(tmp_path: Path) -> Path:
     (root / "notes").mkdir(parents=True)
     (root / "code").mkdir()
     (root / "notes" / "garden.md").write_text(
-        "# Garden\n\n## Tomatoes\n\nWater tomatoes deeply twice a week and pinch out side shoots.\n\n"
+        "# Garden\n\n## Tomatoes\n\n"
+        "Water tomatoes deeply twice a week and pinch out side shoots.\n\n"
         "## Roses\n\nPrune roses in late winter, just above an outward-facing bud.\n",
         encoding="utf-8",
     )

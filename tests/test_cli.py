@@ -1,4 +1,4 @@
-"""The CLI as scripts and people use it: CliRunner for commands, a subprocess for the entry point."""
+"""The CLI as scripts and people use it: CliRunner, and the entry point in a subprocess."""
 
 from __future__ import annotations
 
@@ -25,7 +25,15 @@ def test_library_commands_json_contract(workbench: Any, library: Path) -> None:
     result = run(workbench, "ingest", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report["files"]) == {"new", "changed", "unchanged", "renamed", "deleted", "failed", "skipped"}
+    assert set(report["files"]) == {
+        "new",
+        "changed",
+        "unchanged",
+        "renamed",
+        "deleted",
+        "failed",
+        "skipped",
+    }
     assert set(report["chunks"]) == {"embedded", "reused", "deleted"}
     assert isinstance(report["seconds"], float)
 
@@ -47,9 +55,13 @@ def test_library_commands_json_contract(workbench: Any, library: Path) -> None:
 def test_search_filters(workbench: Any, library: Path) -> None:
     run(workbench, "add", str(library))
     run(workbench, "ingest")
-    by_kind = json.loads(run(workbench, "search", "fibonacci garden", "--kind", "code", "--json").stdout)
+    by_kind = json.loads(
+        run(workbench, "search", "fibonacci garden", "--kind", "code", "--json").stdout
+    )
     assert {r["kind"] for r in by_kind["results"]} == {"code"}
-    by_path = json.loads(run(workbench, "search", "water", "--path", "notes/*.txt", "--json").stdout)
+    by_path = json.loads(
+        run(workbench, "search", "water", "--path", "notes/*.txt", "--json").stdout
+    )
     assert [Path(r["path"]).name for r in by_path["results"]] == ["travel.txt"]
     for mode in ("vector", "text"):
         hits = json.loads(run(workbench, "search", "fibonacci", "--mode", mode, "--json").stdout)
@@ -79,7 +91,9 @@ def test_installed_entry_point_as_a_user(library: Path, workbench_home: Path) ->
     env = dict(os.environ, WORKBENCH_HOME=str(workbench_home))
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [str(exe), *args], env=env, capture_output=True, text=True, timeout=120
+        )
 
     assert cli("add", str(library)).returncode == 0
     ingest = cli("ingest", "--json")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 # An extractor that kills its own process with SIGKILL while the crash run is on: the sync
 # dies after earlier batches committed and with a later batch half-built.
-BOOM_PLUGIN = '''
+BOOM_PLUGIN = """
 import os, signal
 from workbench.core.documents import Block, Extraction
 from workbench.hookspecs import hookimpl
@@ -37,13 +37,15 @@ class Boom:
 @hookimpl
 def register_extractors(register):
     register(Boom())
-'''
+"""
 
 
 def make_library(root: Path, files: int = 300) -> None:
     root.mkdir()
     for i in range(files):
-        (root / f"note-{i:04d}.txt").write_text(f"Note {i}: the {i}th observation of bird {i * 7}.\n")
+        (root / f"note-{i:04d}.txt").write_text(
+            f"Note {i}: the {i}th observation of bird {i * 7}.\n"
+        )
     (root / "note-0280.boom").write_text("the detonator file")
 
 
@@ -63,9 +65,15 @@ def snapshot(home: Path, embedder: Any) -> dict[str, Any]:
 
 def cli(home: Path, plugins: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     exe = Path(sys.executable).parent / "workbench"
-    environment = dict(os.environ, WORKBENCH_HOME=str(home), WORKBENCH_PLUGINS_DIR=str(plugins), **env)
+    environment = dict(
+        os.environ, WORKBENCH_HOME=str(home), WORKBENCH_PLUGINS_DIR=str(plugins), **env
+    )
     return subprocess.Popen(
-        [str(exe), *args], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(exe), *args],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -18,7 +18,9 @@ SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact"
 def test_metrics_by_hand() -> None:
     relevant = {"a": 1, "b": 1}
     assert ndcg_at(["a", "b", "c"], relevant, 10) == pytest.approx(1.0)
-    assert ndcg_at(["c", "a"], relevant, 10) == pytest.approx((1 / 1.58496) / (1 + 1 / 1.58496), rel=1e-4)
+    assert ndcg_at(["c", "a"], relevant, 10) == pytest.approx(
+        (1 / 1.58496) / (1 + 1 / 1.58496), rel=1e-4
+    )
     assert recall_at(["c", "a"], relevant, 100) == 0.5
     assert mrr_at(["c", "d", "b"], relevant, 10) == pytest.approx(1 / 3)
     assert mrr_at(["c"], relevant, 10) == 0.0
@@ -26,7 +28,9 @@ def test_metrics_by_hand() -> None:
 
 def make_slice(target: Path, queries: int = 25, distractors: int = 150) -> None:
     """A small BEIR dataset: the first test queries, their relevant docs, and other docs."""
-    qrels = [line.split("\t") for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    qrels = [
+        line.split("\t") for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    ]
     chosen = sorted({q for q, _, _ in qrels}, key=int)[:queries]
     rows = [row for row in qrels if row[0] in chosen]
     needed = {doc for _, doc, _ in rows}
@@ -50,7 +54,9 @@ def test_eval_retrieval_json_contract(workbench: Any, tmp_path: Path) -> None:
     dataset = tmp_path / "scifact-slice"
     make_slice(dataset)
     runner = CliRunner()
-    result = runner.invoke(build_cli(), ["eval", "retrieval", str(dataset), "--json"], obj=workbench)
+    result = runner.invoke(
+        build_cli(), ["eval", "retrieval", str(dataset), "--json"], obj=workbench
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert {"ndcg@10", "recall@100", "mrr@10", "queries", "mode", "by_mode"} <= set(report)
@@ -61,7 +67,9 @@ def test_eval_retrieval_json_contract(workbench: Any, tmp_path: Path) -> None:
         assert scores["ndcg@10"] > 0.6 and scores["recall@100"] > 0.85
     # A second run reuses the index: nothing embedded.
     again = json.loads(
-        runner.invoke(build_cli(), ["eval", "retrieval", str(dataset), "--json"], obj=workbench).stdout
+        runner.invoke(
+            build_cli(), ["eval", "retrieval", str(dataset), "--json"], obj=workbench
+        ).stdout
     )
     assert again["index"]["chunks"]["embedded"] == 0
     assert again["by_mode"] == {

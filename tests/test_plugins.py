@@ -9,7 +9,7 @@ import pytest
 from workbench.errors import WorkbenchError
 from workbench.plugins import build_plugin_manager, collect_named
 
-NOTE_PLUGIN = '''
+NOTE_PLUGIN = """
 from pathlib import Path
 from workbench.core.documents import Block, Extraction
 from workbench.hookspecs import hookimpl
@@ -29,7 +29,7 @@ class NoteExtractor:
 @hookimpl
 def register_extractors(register):
     register(NoteExtractor())
-'''
+"""
 
 
 def test_loose_plugin_file_adds_an_extractor(
