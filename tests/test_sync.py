@@ -242,7 +242,7 @@ def test_second_writer_gets_a_clear_error(workbench: Workbench, library: Path) -
     other = Workbench(workbench.paths, workbench.settings)
     other.__dict__["embedder"] = workbench.embedder
     with workbench.store.writing(), pytest.raises(StoreLockedError, match="being written"):
-        other.ingest()
+        other.ingest(lock_timeout=0)
 
 
 def test_add_remove_folder(workbench: Workbench, library: Path, tmp_path: Path) -> None:

@@ -155,8 +155,13 @@ class Workbench:
         *,
         on_progress: Callable[[Any], None] = lambda progress: None,
         should_stop: Callable[[], bool] = lambda: False,
+        lock_timeout: float = 30.0,
     ) -> Any:
-        """Incrementally sync every folder, or only ``path`` (a folder or file in the library)."""
+        """Incrementally sync every folder, or only ``path`` (a folder or file in the library).
+
+        Waits up to ``lock_timeout`` seconds for another writer (`workbench watch`) to finish
+        its batch before giving up with "Library busy".
+        """
         folders = self.folders()
         if not folders:
             raise WorkbenchError(

@@ -11,6 +11,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_IGNORED_DIRS = frozenset(
     {
@@ -37,10 +38,18 @@ class ScanEntry:
 
 
 class IgnoreRules:
-    """Default ignores plus the user's globs (matched against names and full paths)."""
+    """What is never indexed: default junk, the user's globs, and each folder's .gitignore files.
+
+    ``.gitignore`` files are read once and cached; call ``refresh()`` before each sync so
+    edits to them take effect.
+    """
 
     def __init__(self, extra: Sequence[str] = ()) -> None:
         self.extra = tuple(extra)
+        self._gitignores: dict[str, Any] = {}
+
+    def refresh(self) -> None:
+        self._gitignores.clear()
 
     def ignores_dir(self, name: str, path: str) -> bool:
         return name in DEFAULT_IGNORED_DIRS or self._matches_extra(name, path)
@@ -50,11 +59,73 @@ class IgnoreRules:
             self._matches_extra(name, path)
         )
 
+    def ignored(self, path: str, folder: str, is_dir: bool) -> bool:
+        """Whether ``path`` (anywhere under ``folder``) is ignored, by any rule on the way down."""
+        relative = os.path.relpath(path, folder)
+        if relative.startswith(".."):
+            return True
+        parts = [] if relative == "." else relative.split(os.sep)
+        directory = folder
+        specs: list[tuple[str, Any]] = []
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            specs = self.with_gitignore(directory, specs)
+            child = os.path.join(directory, part)
+            child_is_dir = is_dir or not last
+            if child_is_dir and self.ignores_dir(part, child):
+                return True
+            if not child_is_dir and self.ignores_file(part, child):
+                return True
+            if gitignore_matches(specs, child, child_is_dir):
+                return True
+            directory = child
+        return False
+
+    def with_gitignore(self, directory: str, specs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """``specs`` plus the .gitignore of ``directory``, if it has one (read once, cached)."""
+        spec = self._gitignores.get(directory, _MISSING)
+        if spec is _MISSING:
+            spec = self._gitignores[directory] = _read_gitignore(directory)
+        return [*specs, (directory, spec)] if spec is not None else specs
+
+    def specs_above(self, folder: str, directory: str) -> list[tuple[str, Any]]:
+        """The .gitignore specs of ``folder`` and every directory down to ``directory``'s parent."""
+        specs: list[tuple[str, Any]] = []
+        current = folder
+        relative = os.path.relpath(directory, folder)
+        for part in [] if relative == "." else relative.split(os.sep):
+            specs = self.with_gitignore(current, specs)
+            current = os.path.join(current, part)
+        return specs
+
     def _matches_extra(self, name: str, path: str) -> bool:
         return any(
             fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(path, pattern)
             for pattern in self.extra
         )
+
+
+_MISSING = object()
+
+
+def gitignore_matches(specs: list[tuple[str, Any]], path: str, is_dir: bool) -> bool:
+    """Whether any (directory, spec) pair ignores ``path`` (negations only work within a file)."""
+    for directory, spec in specs:
+        relative = path[len(directory) + 1 :] + ("/" if is_dir else "")
+        if spec.match_file(relative):
+            return True
+    return False
+
+
+def _read_gitignore(directory: str) -> Any:
+    try:
+        with open(os.path.join(directory, ".gitignore"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    import pathspec
+
+    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
 
 
 def scan_folder(
@@ -63,15 +134,20 @@ def scan_folder(
     *,
     follow_symlinks: bool = True,
     should_stop: Callable[[], bool] = lambda: False,
+    specs: list[tuple[str, Any]] | None = None,
 ) -> Iterator[ScanEntry]:
-    """Every file under ``folder`` that the rules do not ignore, depth first, sorted by name."""
+    """Every file under ``folder`` that the rules do not ignore, depth first, sorted by name.
+
+    ``specs`` are .gitignore rules from above ``folder`` when it is a subfolder of a library
+    folder (see ``IgnoreRules.specs_above``).
+    """
     root = Path(folder)
     try:
         root_stat = root.stat()
     except OSError:
         return
     visited = {(root_stat.st_dev, root_stat.st_ino)}
-    yield from _walk(str(root), folder, rules, follow_symlinks, visited, should_stop)
+    yield from _walk(str(root), folder, rules, follow_symlinks, visited, should_stop, specs or [])
 
 
 def _walk(
@@ -81,7 +157,9 @@ def _walk(
     follow_symlinks: bool,
     visited: set[tuple[int, int]],
     should_stop: Callable[[], bool],
+    specs: list[tuple[str, Any]],
 ) -> Iterator[ScanEntry]:
+    specs = rules.with_gitignore(directory, specs)
     try:
         with os.scandir(directory) as iterator:
             entries = sorted(iterator, key=lambda entry: entry.name)
@@ -100,6 +178,8 @@ def _walk(
             is_dir = entry.is_dir(follow_symlinks=True)
         except OSError:  # e.g. a link to itself: recorded with its reason below
             is_dir = False
+        if specs and gitignore_matches(specs, entry.path, is_dir):
+            continue
         if is_dir:
             if rules.ignores_dir(entry.name, entry.path):
                 continue
@@ -119,7 +199,9 @@ def _walk(
                     )
                 continue
             visited.add(key)
-            yield from _walk(entry.path, folder, rules, follow_symlinks, visited, should_stop)
+            yield from _walk(
+                entry.path, folder, rules, follow_symlinks, visited, should_stop, specs
+            )
             continue
         if rules.ignores_file(entry.name, entry.path):
             continue
@@ -142,3 +224,23 @@ def _file_entry(entry: os.DirEntry[str], folder: str, is_link: bool) -> ScanEntr
             entry.path, folder, 0, info.st_mtime_ns, "not a regular file (device, pipe or socket)"
         )
     return ScanEntry(entry.path, folder, info.st_size, info.st_mtime_ns)
+
+
+def scan_file(path: str, folder: str) -> ScanEntry | None:
+    """The ScanEntry of one file (a watcher event's path); None if it is gone."""
+    is_link = os.path.islink(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if is_link:
+            return ScanEntry(path, folder, 0, 0, "broken symbolic link (its target is gone)")
+        return None
+    except OSError as exc:
+        if is_link and exc.errno == 40:  # ELOOP
+            return ScanEntry(path, folder, 0, 0, "symbolic link loop")
+        return ScanEntry(path, folder, 0, 0, f"cannot read: {exc.strerror or exc}")
+    if not stat.S_ISREG(info.st_mode):
+        return ScanEntry(
+            path, folder, 0, info.st_mtime_ns, "not a regular file (device, pipe or socket)"
+        )
+    return ScanEntry(path, folder, info.st_size, info.st_mtime_ns)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -108,6 +109,19 @@ class FileRecord:
     indexed_at: float
 
 
+def _acquire(fd: int, timeout: float) -> bool:
+    """Take an exclusive flock on ``fd``, retrying for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # polling a lock held by another process; not test synchronisation
+
+
 class Store:
     """LanceDB tables under ``db_dir``; one writer at a time (see ``writing``)."""
 
@@ -158,23 +172,25 @@ class Store:
 
     # -- locking ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the library's write lock; a second writer gets a clear error, not corruption."""
+    def writing(self, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the library's write lock; a second writer gets a clear error, not corruption.
+
+        With ``timeout`` > 0, wait up to that many seconds for the other writer to finish its
+        batch (a hand-off between `workbench watch` and `workbench ingest`).
+        """
         if self._lock_fd is not None:  # re-entrant within one Store
             yield
             return
         self.lock_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _acquire(fd, timeout):
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise StoreLockedError(
                 f"The library at {self.db_dir} is being written by process {holder}. Wait for "
                 "it to finish (or stop `workbench watch`), then try again. Searching still works.",
                 title="Library busy",
-            ) from None
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd

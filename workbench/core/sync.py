@@ -20,7 +20,7 @@ from workbench.config import Settings
 from workbench.core.chunking import Chunk, chunk_blocks
 from workbench.core.documents import ExtractionError, SkipFile
 from workbench.core.registry import ExtractorRegistry
-from workbench.core.scanning import IgnoreRules, ScanEntry, scan_folder
+from workbench.core.scanning import IgnoreRules, ScanEntry, scan_file, scan_folder
 from workbench.core.store import FileRecord, Store
 
 BATCH_CHUNKS = 256
@@ -54,7 +54,7 @@ class SyncReport:
     seconds: float = 0.0
     interrupted: bool = False
     problems: list[dict[str, str]] = field(default_factory=list)
-    changed_paths: list[str] = field(default_factory=list)
+    changes: list[dict[str, str]] = field(default_factory=list)
     renamed_from: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -78,6 +78,10 @@ class SyncReport:
             "problems": self.problems,
         }
 
+    @property
+    def changed_paths(self) -> list[str]:
+        return [change["path"] for change in self.changes]
+
 
 @dataclass
 class _Prepared:
@@ -88,6 +92,25 @@ class _Prepared:
 
 def under(path: str, roots: Sequence[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def in_scope(path: str, targets: set[str]) -> bool:
+    """Whether ``path`` is one of ``targets`` or lies below one (walks up, no string scans)."""
+    while True:
+        if path in targets:
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+
+
+def minimal_scope(paths: Sequence[str]) -> list[str]:
+    """``paths`` without those inside another of them (a folder covers its files)."""
+    unique = set(paths)
+    return sorted(
+        p for p in unique if os.path.dirname(p) == p or not in_scope(os.path.dirname(p), unique)
+    )
 
 
 def chunk_id(path: str, ordinal: int) -> str:
@@ -114,21 +137,28 @@ class Syncer:
         *,
         on_progress: Callable[[SyncProgress], None] = lambda progress: None,
         should_stop: Callable[[], bool] = lambda: False,
+        lock_timeout: float = 0.0,
     ) -> SyncReport:
-        """Sync ``scope`` (paths inside ``folders``; all of ``folders`` when None)."""
+        """Sync ``scope`` (files or folders inside ``folders``; all of ``folders`` when None).
+
+        A path in ``scope`` that no longer exists has its index rows purged, so a watcher can
+        pass the paths its events named, whatever happened to them.
+        """
         started = time.perf_counter()
         report = SyncReport()
-        scope = list(scope) if scope else list(folders)
-        with self.store.writing():
+        targets = minimal_scope(scope if scope else folders)
+        self.rules.refresh()
+        with self.store.writing(timeout=lock_timeout):
             records = self.store.file_records()
             if self.store.purge_orphans(records):  # leftovers of an interrupted writer
                 records = self.store.file_records()
-            seen = self._scan(folders, scope, on_progress, should_stop)
+            seen = self._scan(folders, targets, on_progress, should_stop)
             if should_stop():
                 report.interrupted = True
                 report.seconds = time.perf_counter() - started
                 return report
-            gone = {p: r for p, r in records.items() if under(p, scope) and p not in seen}
+            target_set = set(targets)
+            gone = {p: r for p, r in records.items() if p not in seen and in_scope(p, target_set)}
             todo = []
             for entry in seen.values():
                 record = records.get(entry.path)
@@ -142,8 +172,12 @@ class Syncer:
             if gone:
                 report.deleted += len(gone) - len(report.renamed_from)
                 report.chunks_deleted += self.store.delete_files(sorted(gone))
-                report.changed_paths.extend(sorted(gone))
-            if report.changed_paths or report.renamed:
+                report.changes.extend(
+                    {"path": p, "action": "deleted"}
+                    for p in sorted(gone)
+                    if p not in report.renamed_from
+                )
+            if report.changes:
                 on_progress(SyncProgress("finish", len(todo), len(todo)))
                 self.store.refresh_indexes()
         report.seconds = time.perf_counter() - started
@@ -153,22 +187,29 @@ class Syncer:
     def _scan(
         self,
         folders: Sequence[str],
-        scope: Sequence[str],
+        targets: Sequence[str],
         on_progress: Callable[[SyncProgress], None],
         should_stop: Callable[[], bool],
     ) -> dict[str, ScanEntry]:
         seen: dict[str, ScanEntry] = {}
-        for target in scope:
-            folder = next((f for f in folders if under(target, [f])), target)
-            if os.path.isfile(target):
-                info = os.stat(target)
-                seen[target] = ScanEntry(target, folder, info.st_size, info.st_mtime_ns)
+        for target in targets:
+            folder = next((f for f in folders if under(target, [f])), None)
+            if folder is None or not os.path.lexists(target):
+                continue  # outside the library, or gone: its rows (if any) are purged
+            is_dir = os.path.isdir(target)
+            if target != folder and self.rules.ignored(target, folder, is_dir):
+                continue
+            if not is_dir:
+                entry = scan_file(target, folder)
+                if entry is not None:
+                    seen[target] = entry
                 continue
             for entry in scan_folder(
                 target,
                 self.rules,
                 follow_symlinks=self.settings.follow_symlinks,
                 should_stop=should_stop,
+                specs=self.rules.specs_above(folder, target),
             ):
                 seen[entry.path] = replace(entry, folder=folder)
                 if len(seen) % 1000 == 0:
@@ -282,7 +323,9 @@ class Syncer:
             report.new += 1
         else:
             report.changed += 1
-        report.changed_paths.append(entry.path)
+        report.changes.append(
+            {"path": entry.path, "action": "new" if previous is None else "changed"}
+        )
         record = replace(record, kind=extraction.kind, status="indexed", chunks=len(chunks))
         return _Prepared(record, chunks)
 
@@ -293,7 +336,7 @@ class Syncer:
             row["id"] = chunk_id(record.path, row["ordinal"])
         report.renamed += 1
         report.reused += len(rows)
-        report.changed_paths.extend([old.path, record.path])
+        report.changes.append({"path": record.path, "action": "renamed", "from": old.path})
         new_record = replace(
             old, path=record.path, folder=record.folder, mtime_ns=record.mtime_ns,
             chunks=len(rows), indexed_at=time.time(),
@@ -310,7 +353,7 @@ class Syncer:
         else:
             report.skipped += 1
         report.problems.append({"path": record.path, "status": status, "reason": reason})
-        report.changed_paths.append(record.path)
+        report.changes.append({"path": record.path, "action": status, "reason": reason})
         return _Prepared(replace(record, status=status, reason=reason, chunks=0))
 
     def _flush(self, pending: list[_Prepared], report: SyncReport) -> None:
