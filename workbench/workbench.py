@@ -185,7 +185,11 @@ class Workbench:
             raise WorkbenchError(f"{missing[0]} does not exist.", "Nothing to sync")
         present = [f for f in folders if os.path.isdir(f)]
         report = self.syncer.sync(
-            present, scope or present, on_progress=on_progress, should_stop=should_stop
+            present,
+            scope or present,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            lock_timeout=lock_timeout,
         )
         report.missing_folders = missing  # type: ignore[attr-defined]
         return report
