@@ -44,6 +44,50 @@ class Settings:
     follow_symlinks: bool = True
     """Follow symbolic links to files and folders (loops are detected and skipped)."""
 
+    watch_debounce_s: float = 0.2
+    """`workbench watch` syncs once a folder has been quiet this long after a change."""
+
+    watch_max_wait_s: float = 2.0
+    """...or after this long of continuous changes (a big copy or checkout), whichever is first."""
+
+    chat_model: str = ""
+    """Chat model for `workbench ask` (see `workbench models list`). Empty: the one chosen
+    with `workbench models use`, else the bundled SmolLM2-135M-Instruct."""
+
+    threads: int = 0
+    """CPU threads for the chat model; 0 means one per core."""
+
+    context_size: int = 4096
+    """Context window in tokens given to the chat model (capped at what the model was trained
+    for). Sources are packed to fit it, after room for the answer."""
+
+    gpu_layers: int | str = "auto"
+    """Model layers offloaded to the GPU: "auto" offloads every layer when llama-cpp-python was
+    built with GPU support and runs on the CPU otherwise; 0 forces the CPU."""
+
+    max_answer_tokens: int = 384
+    """Most tokens an answer may have."""
+
+    temperature: float = 0.0
+    """Sampling temperature for answers; 0 is greedy, so the same question over the same index
+    gives the same answer."""
+
+    seed: int = 42
+    """Random seed for sampling when temperature is above 0."""
+
+    answer_k: int = 6
+    """How many retrieved chunks `workbench ask` considers as sources (`--k` overrides)."""
+
+    min_relevance: float = 0.3
+    """`ask` declines without calling the model when no retrieved chunk reaches this cosine
+    similarity to the question (0-1)."""
+
+    support_threshold: float = 0.5
+    """An answer sentence scoring below this against its sources is flagged unsupported (0-1)."""
+
+    scan_model_caches: bool = True
+    """List GGUF models found in the LM Studio, Ollama and Hugging Face caches (never copied)."""
+
     @classmethod
     def load(cls, config_file: Path, environ: dict[str, str] | None = None) -> Settings:
         """Read ``config_file`` (if it exists), then apply WORKBENCH_* overrides."""
@@ -94,7 +138,12 @@ def _parse_env(raw: str, type_name: Any) -> Any:
     if "bool" in text:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if "int" in text:
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            if "str" in text:  # e.g. gpu_layers: a number or "auto"
+                return raw.strip()
+            raise
     if "float" in text:
         return float(raw)
     return raw

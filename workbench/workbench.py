@@ -194,6 +194,18 @@ class Workbench:
         report.missing_folders = missing  # type: ignore[attr-defined]
         return report
 
+    def watcher(self, on_event: Callable[[Any], None] = lambda event: None) -> Any:
+        """A LibraryWatcher over every library folder; call ``run()`` (blocks) and ``stop()``."""
+        from workbench.core.watcher import LibraryWatcher
+
+        return LibraryWatcher(
+            self.syncer,
+            lock_file=self.paths.data_dir / "watch.lock",
+            on_event=on_event,
+            debounce_s=self.settings.watch_debounce_s,
+            max_wait_s=self.settings.watch_max_wait_s,
+        )
+
     # -- search and status ------------------------------------------------------------------
     def search(
         self,

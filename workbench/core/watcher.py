@@ -1,0 +1,290 @@
+"""Live folders: watchdog events, debounced and coalesced, fed into the incremental sync.
+
+The watcher is a plain blocking loop (``run``) that `workbench watch` runs in the foreground
+and the terminal UI runs in a thread worker. It reports what it does through ``on_event``.
+
+- Start-up reconciliation is a full sync, so changes made while nothing watched are found.
+- Events are coalesced per path and processed when the folder has been quiet for
+  ``debounce_s`` (or after ``max_wait_s`` of continuous activity), as one sync over the
+  paths they named: a git checkout of thousands of files becomes a few batched syncs.
+- Folders added to or removed from the library (by any process) are picked up; a folder that
+  disappears keeps its index and is reported, and is reconciled when it comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+from workbench.core.sync import Syncer, SyncReport, in_scope
+from workbench.errors import StoreLockedError, WorkbenchError
+
+_STOP = ("", False)  # queue sentinel: wake the loop to stop
+
+
+@dataclass
+class WatchEvent:
+    """Something the watcher did; ``as_json`` is one line of `workbench watch --json`."""
+
+    event: str  # started, batch, folder_added, folder_removed, folder_missing, folder_back, stopped
+    data: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": self.event, "at": round(self.at, 3), **self.data}
+
+
+class _Handler(FileSystemEventHandler):
+    """Turns watchdog events into (path, is_dir) items on a queue; runs in watchdog's thread."""
+
+    def __init__(self, sink: queue.Queue[tuple[str, bool]]) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        if kind in ("opened", "closed_no_write") or (kind == "modified" and event.is_directory):
+            return  # a directory's own "modified" only repeats what its files' events say
+        self.sink.put((os.fsdecode(event.src_path), event.is_directory))
+        if kind == "moved":
+            self.sink.put((os.fsdecode(event.dest_path), event.is_directory))
+
+
+class LibraryWatcher:
+    """Keeps the index of every library folder in step with the disk until stopped."""
+
+    def __init__(
+        self,
+        syncer: Syncer,
+        *,
+        lock_file: Path,
+        on_event: Callable[[WatchEvent], None] = lambda event: None,
+        debounce_s: float = 0.2,
+        max_wait_s: float = 2.0,
+        poll_folders_s: float = 1.0,
+    ) -> None:
+        self.syncer = syncer
+        self.store = syncer.store
+        self.lock_file = lock_file
+        self.on_event = on_event
+        self.debounce_s = debounce_s
+        self.max_wait_s = max_wait_s
+        self.poll_folders_s = poll_folders_s
+        self._events: queue.Queue[tuple[str, bool]] = queue.Queue()
+        self._stop = threading.Event()
+        self._watches: dict[str, Any] = {}
+        self._missing: set[str] = set()
+        self._observer: Any = None
+
+    # -- control ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to stop (thread- and signal-safe); the batch in flight ends safely."""
+        self._stop.set()
+        self._events.put(_STOP)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Reconcile, then process events until ``stop()``. Blocks."""
+        from watchdog.observers import Observer
+
+        with self._single_watcher():
+            self._observer = Observer()
+            self._observer.start()
+            try:
+                folders = self.store.folders()
+                self._update_watches(folders, announce=False)
+                present = [f for f in folders if f not in self._missing]
+                self.on_event(
+                    WatchEvent("started", {"folders": folders, "missing": sorted(self._missing)})
+                )
+                if present:
+                    self._sync(present, "startup", events=0)
+                self._loop()
+            finally:
+                self._observer.stop()
+                self._observer.join(timeout=5)
+                self.on_event(WatchEvent("stopped"))
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        pending: dict[str, bool] = {}
+        first_at = last_at = 0.0
+        events = 0
+        next_folder_check = time.monotonic() + self.poll_folders_s
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if pending:
+                ready_at = min(last_at + self.debounce_s, first_at + self.max_wait_s)
+                timeout = max(0.0, min(ready_at, next_folder_check) - now)
+            else:
+                timeout = max(0.0, next_folder_check - now)
+            try:
+                item = self._events.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is not None and item != _STOP:
+                now = time.monotonic()
+                for path, is_dir in [item, *self._drain()]:
+                    if self._wanted(path, is_dir):
+                        if not pending:
+                            first_at = now
+                        pending[path] = pending.get(path, False) or is_dir
+                        events += 1
+                        last_at = now
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            if pending and (now >= last_at + self.debounce_s or now >= first_at + self.max_wait_s):
+                batch, pending = pending, {}
+                if not self._sync(sorted(batch), "events", events):
+                    pending = batch  # the library was busy: try again after the next wait
+                    first_at = last_at = time.monotonic()
+                events = 0
+            if now >= next_folder_check:
+                self._update_watches(self.store.folders(), announce=True)
+                next_folder_check = time.monotonic() + self.poll_folders_s
+
+    def _drain(self) -> Iterator[tuple[str, bool]]:
+        while True:
+            try:
+                item = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if item == _STOP:
+                return
+            yield item
+
+    def _wanted(self, path: str, is_dir: bool) -> bool:
+        folder = self._folder_of(path)
+        if folder is None or folder in self._missing:
+            return False
+        if path == folder:
+            return False  # the folder itself: handled by the folder checks, never purged
+        if os.path.basename(path) == ".gitignore":
+            return True  # re-reading the rules happens at the start of the sync
+        return not self.syncer.rules.ignored(path, folder, is_dir)
+
+    def _folder_of(self, path: str) -> str | None:
+        for folder in self._watches:
+            if in_scope(path, {folder}):
+                return folder
+        return None
+
+    def _sync(self, paths: list[str], trigger: str, events: int) -> bool:
+        """One incremental sync over ``paths``; False when another writer kept the lock."""
+        folders = [f for f in self._watches if f not in self._missing]
+        scope = [p for p in paths if self._folder_of(p) in folders]
+        # An edited .gitignore changes what its directory holds: sync all of it.
+        scope += [os.path.dirname(p) for p in scope if os.path.basename(p) == ".gitignore"]
+        if not scope:
+            return True
+        try:
+            report: SyncReport = self.syncer.sync(
+                folders, scope, should_stop=self._stop.is_set, lock_timeout=10.0
+            )
+        except StoreLockedError as exc:
+            self.on_event(WatchEvent("busy", {"message": exc.message}))
+            return False
+        self.on_event(
+            WatchEvent(
+                "batch",
+                {
+                    "trigger": trigger,
+                    "events": events,
+                    "paths": [change["path"] for change in report.changes],
+                    "changes": report.changes,
+                    **report.as_json(),
+                },
+            )
+        )
+        return True
+
+    # -- folders ------------------------------------------------------------------------------
+    def _update_watches(self, folders: list[str], announce: bool) -> None:
+        """Schedule new folders, drop removed ones, notice folders that vanish or return."""
+        for folder in [f for f in self._watches if f not in folders]:
+            self._unschedule(folder)
+            self._watches.pop(folder, None)
+            self._missing.discard(folder)
+            if announce:
+                self.on_event(WatchEvent("folder_removed", {"path": folder}))
+        for folder in folders:
+            exists = os.path.isdir(folder)
+            known = folder in self._watches
+            if not known:
+                self._watches[folder] = None
+                if exists:
+                    self._schedule(folder)
+                    if announce:
+                        self.on_event(WatchEvent("folder_added", {"path": folder}))
+                        self._sync([folder], "folder_added", 0)
+                else:
+                    self._missing.add(folder)
+                    self.on_event(WatchEvent("folder_missing", {"path": folder}))
+            elif exists and folder in self._missing:
+                self._missing.discard(folder)
+                self._schedule(folder)
+                self.on_event(WatchEvent("folder_back", {"path": folder}))
+                self._sync([folder], "folder_back", 0)
+            elif not exists and folder not in self._missing:
+                self._missing.add(folder)
+                self._unschedule(folder)
+                self.on_event(
+                    WatchEvent(
+                        "folder_missing",
+                        {"path": folder, "message": "kept its index; watching the rest"},
+                    )
+                )
+
+    def _schedule(self, folder: str) -> None:
+        try:
+            self._watches[folder] = self._observer.schedule(
+                _Handler(self._events), folder, recursive=True
+            )
+        except OSError as exc:
+            self._missing.add(folder)
+            self.on_event(WatchEvent("folder_missing", {"path": folder, "message": str(exc)}))
+
+    def _unschedule(self, folder: str) -> None:
+        watch = self._watches.get(folder)
+        if watch is not None:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(watch)
+            self._watches[folder] = None
+
+    @contextlib.contextmanager
+    def _single_watcher(self) -> Iterator[None]:
+        """One watcher per library: a second one would only do the same work twice."""
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise WorkbenchError(
+                f"This library is already being watched by process {holder}. Stop that one "
+                "first (Ctrl-C, or `kill {holder}`); one watcher keeps the index current.",
+                title="Already watching",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
