@@ -39,7 +39,7 @@ class WorkbenchGroup(typer.core.TyperGroup):
 
 def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     """The Typer app; plugins add commands through ``register_commands``."""
-    from workbench.cli import eval_cmd, library
+    from workbench.cli import eval_cmd, library, watch
 
     app = typer.Typer(
         name="workbench",
@@ -50,6 +50,7 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
         cls=WorkbenchGroup,
     )
     library.register(app)
+    watch.register(app)
     eval_cmd.register(app)
     if plugin_manager is not None:
         plugin_manager.hook.register_commands(cli=app)

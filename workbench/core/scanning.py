@@ -125,7 +125,7 @@ def _read_gitignore(directory: str) -> Any:
         return None
     import pathspec
 
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.PathSpec.from_lines("gitignore", lines)
 
 
 def scan_folder(

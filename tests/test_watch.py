@@ -1,0 +1,283 @@
+"""A real watcher (watchdog, inotify) on real folders, feeding the real store and embedder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.workbench import Workbench
+
+TIMEOUT = 60.0
+
+
+class Running:
+    """A watcher running in a thread, with its events, and a way to wait on them."""
+
+    def __init__(self, workbench: Workbench) -> None:
+        self.workbench = workbench
+        self.events: list[Any] = []
+        self.changed = threading.Condition()
+        self.watcher = workbench.watcher(on_event=self._record)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _record(self, event: Any) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def _run(self) -> None:
+        try:
+            self.watcher.run()
+        except BaseException as exc:  # surfaced by wait_until / stop
+            self.error = exc
+            self._record(None)
+
+    def wait_until(self, predicate: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        with self.changed:
+            while not predicate():
+                if self.error:
+                    raise self.error
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"timed out waiting for {what}; events: {self.kinds()}"
+                self.changed.wait(remaining)
+
+    def kinds(self) -> list[str]:
+        return [e.event for e in self.events if e is not None]
+
+    def batches(self) -> list[dict[str, Any]]:
+        return [e.data for e in self.events if e is not None and e.event == "batch"]
+
+    def saw(self, path: Path, action: str) -> bool:
+        return any(
+            change["path"] == str(path) and change["action"] == action
+            for batch in self.batches()
+            for change in batch["changes"]
+        )
+
+    def wait_for(self, path: Path, action: str) -> None:
+        self.wait_until(lambda: self.saw(path, action), f"{action} {path}")
+
+    def start(self) -> Running:
+        self.thread.start()
+        self.wait_until(lambda: "batch" in self.kinds() or self._started_empty(), "start-up sync")
+        return self
+
+    def _started_empty(self) -> bool:
+        started = [e for e in self.events if e is not None and e.event == "started"]
+        return bool(started) and not started[0].data["folders"]
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.thread.join(timeout=TIMEOUT)
+        assert not self.thread.is_alive()
+        if self.error:
+            raise self.error
+
+
+@pytest.fixture
+def watched(workbench: Workbench, library: Path) -> Iterator[Running]:
+    workbench.add_folder(library)
+    running = Running(workbench).start()
+    yield running
+    running.stop()
+
+
+def indexed_paths(workbench: Workbench) -> set[str]:
+    return {p for p, r in workbench.store.file_records().items() if r.status == "indexed"}
+
+
+def test_startup_reconciles_then_create_and_modify(watched: Running, library: Path) -> None:
+    workbench = watched.workbench
+    assert len(indexed_paths(workbench)) == 3  # the start-up sync indexed the existing files
+    new = library / "notes" / "bread.md"
+    new.write_text("# Bread\n\nSourdough needs a lively starter and a long cold proof.\n")
+    watched.wait_for(new, "new")
+    assert workbench.search("sourdough starter", k=1)[0].path == str(new)
+    new.write_text("# Bread\n\nRye bread is dense and keeps for a week.\n")
+    watched.wait_for(new, "changed")
+    assert workbench.search("rye bread dense", k=1, mode="text")[0].path == str(new)
+    assert workbench.search("sourdough", k=5, mode="text") == []
+
+
+def test_atomic_save_is_one_change(watched: Running, library: Path) -> None:
+    target = library / "notes" / "travel.txt"
+    temporary = library / "notes" / ".travel.txt.swp-123"  # an editor-style temp file
+    temporary.write_text("The train to Porto now leaves at 09:15.\n")
+    os.replace(temporary, target)
+    watched.wait_for(target, "changed")
+    workbench = watched.workbench
+    assert str(temporary) not in workbench.store.file_records()
+    assert workbench.search("train to Porto", k=1)[0].path == str(target)
+    assert not any(watched.saw(temporary, action) for action in ("new", "failed", "skipped"))
+
+
+def test_rename_file_and_move_directory_embed_nothing(watched: Running, library: Path) -> None:
+    old = library / "code" / "fib.py"
+    new = library / "code" / "fibonacci.py"
+    old.rename(new)
+    watched.wait_for(new, "renamed")
+    moved = library / "archive" / "notes"
+    moved.parent.mkdir()
+    shutil.move(library / "notes", moved)
+    # inotify may report a move into a just-created folder as delete + create; either way
+    # the chunks keep their vectors (cache by text hash) and nothing is embedded again.
+    for name in ("garden.md", "travel.txt"):
+        watched.wait_until(
+            lambda n=name: watched.saw(moved / n, "renamed") or watched.saw(moved / n, "new"),
+            f"{name} at its new place",
+        )
+    watched.wait_until(
+        lambda: str(library / "notes" / "garden.md") not in indexed_paths(watched.workbench),
+        "old paths purged",
+    )
+    assert sum(b["chunks"]["embedded"] for b in watched.batches()[1:]) == 0
+    assert indexed_paths(watched.workbench) == {
+        str(new),
+        str(moved / "garden.md"),
+        str(moved / "travel.txt"),
+    }
+
+
+def test_delete_file_and_directory(watched: Running, library: Path) -> None:
+    (library / "code" / "fib.py").unlink()
+    watched.wait_for(library / "code" / "fib.py", "deleted")
+    shutil.rmtree(library / "notes")
+    watched.wait_for(library / "notes" / "garden.md", "deleted")
+    watched.wait_for(library / "notes" / "travel.txt", "deleted")
+    assert indexed_paths(watched.workbench) == set()
+    assert watched.workbench.search("prune roses", k=5) == []
+
+
+def test_ignore_rules(watched: Running, library: Path) -> None:
+    for junk in ("node_modules/pkg/index.js", ".git/config", "build/out.txt", ".venv/lib/x.py"):
+        (library / junk).parent.mkdir(parents=True, exist_ok=True)
+        (library / junk).write_text("ignored content zebra\n")
+    (library / "notes" / "draft.md~").write_text("zebra backup\n")
+    (library / "notes" / ".draft.md.swp").write_text("zebra swap\n")
+    (library / ".gitignore").write_text("build/\n*.secret\n")
+    (library / "notes" / "keys.secret").write_text("zebra secret\n")
+    marker = library / "notes" / "zebra.md"
+    marker.write_text("# Zebra\n\nA real note about a zebra.\n")
+    watched.wait_for(marker, "new")
+    assert {Path(p).name for p in indexed_paths(watched.workbench)} == {
+        "garden.md",
+        "travel.txt",
+        "fib.py",
+        "zebra.md",
+        ".gitignore",
+    }
+    # Ignoring an indexed file through .gitignore purges it.
+    (library / ".gitignore").write_text("build/\n*.secret\n*.py\n")
+    watched.wait_for(library / "code" / "fib.py", "deleted")
+
+
+def test_restart_reconciles_changes_made_while_stopped(workbench: Workbench, library: Path) -> None:
+    workbench.add_folder(library)
+    first = Running(workbench).start()
+    first.stop()
+    (library / "notes" / "travel.txt").unlink()
+    (library / "code" / "fib.py").write_text("def fib():\n    return 'memoized'\n")
+    (library / "new.txt").write_text("Written while nobody watched.\n")
+    second = Running(workbench).start()
+    try:
+        startup = second.batches()[0]
+        assert startup["trigger"] == "startup"
+        assert startup["files"]["new"] == 1
+        assert startup["files"]["changed"] == 1
+        assert startup["files"]["deleted"] == 1
+    finally:
+        second.stop()
+
+
+def test_burst_of_2000_files_is_batched_and_searchable_meanwhile(
+    watched: Running, tmp_path: Path, library: Path
+) -> None:
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for i in range(2000):
+        (staging / f"item-{i:04d}.txt").write_text(f"Inventory item {i} stored in bay {i % 37}.\n")
+    shutil.move(staging, library / "burst")  # appears at once, like a checkout or unzip
+    target = library / "burst" / "item-1999.txt"
+    searches = 0
+    deadline = time.monotonic() + TIMEOUT * 3
+    while not watched.saw(target, "new"):
+        assert time.monotonic() < deadline, "burst not indexed in time"
+        watched.workbench.search("inventory bay", k=3)  # reads work while the watcher writes
+        searches += 1
+    records = watched.workbench.store.file_records()
+    assert sum(p.startswith(str(library / "burst")) for p in records) == 2000
+    burst_batches = [b for b in watched.batches()[1:] if b["files"]["new"]]
+    assert len(burst_batches) <= 10
+    assert searches >= 1
+
+
+def test_folder_missing_keeps_index_and_comes_back(watched: Running, library: Path) -> None:
+    away = library.parent / "unplugged"
+    library.rename(away)
+    watched.wait_until(lambda: "folder_missing" in watched.kinds(), "folder_missing")
+    assert len(indexed_paths(watched.workbench)) == 3  # nothing purged
+    (away / "notes" / "while-away.txt").write_text("Added while the drive was unplugged.\n")
+    away.rename(library)
+    watched.wait_until(lambda: "folder_back" in watched.kinds(), "folder_back")
+    watched.wait_for(library / "notes" / "while-away.txt", "new")
+
+
+def test_folder_added_while_watching(watched: Running, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "late.md").write_text("# Late\n\nA folder added while watching.\n")
+    Workbench(watched.workbench.paths, watched.workbench.settings).add_folder(other)
+    watched.wait_for(other / "late.md", "new")
+    (other / "later.md").write_text("# Later\n\nAnd a file in it afterwards.\n")
+    watched.wait_for(other / "later.md", "new")
+
+
+def test_second_watcher_is_refused(watched: Running) -> None:
+    with pytest.raises(WorkbenchError, match="already being watched"):
+        watched.workbench.watcher().run()
+
+
+@pytest.mark.slow
+def test_cli_watch_json_and_sigterm(library: Path, workbench_home: Path) -> None:
+    exe = Path(sys.executable).parent / "workbench"
+    env = dict(os.environ, WORKBENCH_HOME=str(workbench_home))
+    subprocess.run([str(exe), "add", str(library)], env=env, check=True, capture_output=True)
+    process = subprocess.Popen(
+        [str(exe), "watch", "--json"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if '"trigger": "startup"' in line:
+            break
+    note = library / "live.md"
+    note.write_text("# Live\n\nSaved while watch runs.\n")
+    for line in process.stdout:
+        lines.append(line)
+        if str(note) in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0
+    import json
+
+    events = [json.loads(line) for line in [*lines, *rest.splitlines()]]
+    assert [e["event"] for e in events][0] == "started"
+    batch = next(e for e in events if e["event"] == "batch" and str(note) in e["paths"])
+    assert batch["changes"] == [{"path": str(note), "action": "new"}]
+    assert isinstance(batch["seconds"], float)
+    assert events[-1]["event"] == "stopped"
