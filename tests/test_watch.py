@@ -281,3 +281,12 @@ def test_cli_watch_json_and_sigterm(library: Path, workbench_home: Path) -> None
     assert batch["changes"] == [{"path": str(note), "action": "new"}]
     assert isinstance(batch["seconds"], float)
     assert events[-1]["event"] == "stopped"
+
+
+def test_ingest_hands_off_with_a_running_watcher(watched: Running, library: Path) -> None:
+    other = Workbench(watched.workbench.paths, watched.workbench.settings)
+    other.__dict__["embedder"] = watched.workbench.embedder
+    (library / "handoff.txt").write_text("Written just before a manual ingest.\n")
+    report = other.ingest()  # waits for the watcher's batch if one is in flight
+    assert not report.interrupted
+    assert str(library / "handoff.txt") in indexed_paths(watched.workbench)
