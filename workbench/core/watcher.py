@@ -69,6 +69,7 @@ class LibraryWatcher:
         *,
         lock_file: Path,
         on_event: Callable[[WatchEvent], None] = lambda event: None,
+        on_progress: Callable[[Any], None] = lambda progress: None,
         debounce_s: float = 0.2,
         max_wait_s: float = 2.0,
         poll_folders_s: float = 1.0,
@@ -77,6 +78,7 @@ class LibraryWatcher:
         self.store = syncer.store
         self.lock_file = lock_file
         self.on_event = on_event
+        self.on_progress = on_progress
         self.debounce_s = debounce_s
         self.max_wait_s = max_wait_s
         self.poll_folders_s = poll_folders_s
@@ -193,7 +195,11 @@ class LibraryWatcher:
             return True
         try:
             report: SyncReport = self.syncer.sync(
-                folders, scope, should_stop=self._stop.is_set, lock_timeout=10.0
+                folders,
+                scope,
+                on_progress=self.on_progress,
+                should_stop=self._stop.is_set,
+                lock_timeout=10.0,
             )
         except StoreLockedError as exc:
             self.on_event(WatchEvent("busy", {"message": exc.message}))

@@ -1,0 +1,1 @@
+"""The Textual terminal UI. Talks to the core only through the Workbench facade."""

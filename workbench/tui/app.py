@@ -1,0 +1,276 @@
+"""The Workbench terminal UI: Library, Search, Ask, Models and Activity over one facade.
+
+Long work (the watcher's syncs, "Sync now", searches, model loads, answers) runs in thread
+workers that only post messages; handlers here and in the screens own the UI state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from workbench.errors import WorkbenchError
+from workbench.tui.messages import (
+    LibraryChanged,
+    SyncFinished,
+    SyncProgressed,
+    WatchEventReceived,
+    WorkFailed,
+)
+from workbench.tui.screens.activity import ActivityScreen
+from workbench.tui.screens.dialogs import AddFolderScreen, FirstRunScreen, HelpScreen
+from workbench.tui.screens.library import LibraryScreen
+from workbench.tui.screens.search import SearchScreen
+
+ACTIVITY_LIMIT = 2000
+
+
+def _screens() -> dict[str, Any]:
+    screens: dict[str, Any] = {
+        "library": LibraryScreen,
+        "search": SearchScreen,
+        "activity": ActivityScreen,
+    }
+    try:  # the Ask and Models screens need the local-model layer
+        from workbench.tui.screens.ask import AskScreen
+        from workbench.tui.screens.models import ModelsScreen
+    except ImportError:
+        return screens
+    return {**screens, "ask": AskScreen, "models": ModelsScreen}
+
+
+class WorkbenchApp(App[None]):
+    """The terminal workbench."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Workbench"
+    MODES = _screens()
+    DEFAULT_MODE = "library"
+    BINDINGS = [
+        Binding("f1", "switch_mode('library')", "Library"),
+        Binding("f2", "switch_mode('search')", "Search"),
+        Binding("f3", "switch_mode('ask')", "Ask"),
+        Binding("f4", "switch_mode('models')", "Models"),
+        Binding("f5", "switch_mode('activity')", "Activity"),
+        Binding("ctrl+o", "add_folder", "Add folder", show=False),
+        Binding("ctrl+s", "sync_now", "Sync now", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    sync_text: reactive[str] = reactive("")
+    activity_count: reactive[int] = reactive(0)
+
+    def __init__(self, workbench: Any, *, watch: bool = True, first_run: bool = True) -> None:
+        super().__init__()
+        self.workbench = workbench
+        self.watching = watch
+        self.offer_first_run = first_run
+        self.activity: list[Text] = []
+        self._watcher: Any = None
+
+    # -- start and stop -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.sub_title = str(self.workbench.paths.data_dir)
+        self.log_activity("Workbench started.")
+        if self.watching:
+            self.run_watcher()
+        if self.offer_first_run and not self.workbench.folders():
+            self.push_screen(FirstRunScreen(), self._first_run_choice)
+
+    def on_unmount(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+
+    # -- commands --------------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for name, help_text in (
+            ("Library", "Folders and files, with their index status"),
+            ("Search", "Search the library"),
+            ("Ask", "Ask a question; answered with checked citations"),
+            ("Models", "Local models: pick the default"),
+            ("Activity", "Sync and watch events, errors, answer timings"),
+        ):
+            if name.lower() in self.MODES:
+                yield SystemCommand(name, help_text, self._switcher(name.lower()))
+        yield SystemCommand("Add folder", "Add a folder to the library", self.action_add_folder)
+        yield SystemCommand("Sync now", "Sync every folder with the disk", self.action_sync_now)
+        yield SystemCommand("Help", "Key bindings and screens", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    def _switcher(self, mode: str) -> Any:
+        return lambda: self.switch_mode(mode)
+
+    def _switcher(self, mode: str) -> Any:
+        return lambda: self.switch_mode(mode)
+
+    def action_switch_mode(self, mode: str) -> None:  # type: ignore[override]
+        if mode in self.MODES:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_add_folder(self) -> None:
+        self.push_screen(AddFolderScreen(), self._add_folder_chosen)
+
+    def action_sync_now(self) -> None:
+        self.log_activity("Sync now: scanning every folder.")
+        self.sync_all()
+
+    def remove_folder(self, folder: str) -> None:
+        self._remove_folder(folder)
+
+    # -- workers ---------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="watch")
+    def run_watcher(self) -> None:
+        watcher = self.workbench.watcher(
+            on_event=lambda event: self.post_message(WatchEventReceived(event)),
+            on_progress=lambda progress: self.post_message(SyncProgressed(progress)),
+        )
+        self._watcher = watcher
+        try:
+            watcher.run()
+        except WorkbenchError as exc:
+            self.post_message(WorkFailed(exc.title, exc.message))
+
+    @work(thread=True, exclusive=True, group="sync")
+    def sync_all(self) -> None:
+        try:
+            report = self.workbench.ingest(
+                on_progress=lambda progress: self.post_message(SyncProgressed(progress))
+            )
+        except WorkbenchError as exc:
+            self.post_message(WorkFailed(exc.title, exc.message))
+            return
+        self.post_message(SyncFinished(report))
+
+    @work(thread=True, group="folders")
+    def _add_folder(self, folder: str) -> None:
+        try:
+            added = self.workbench.add_folder(folder)
+        except WorkbenchError as exc:
+            self.post_message(WorkFailed(exc.title, exc.message))
+            return
+        self.call_from_thread(self.notify, f"Indexing {added}…", title="Folder added")
+        self.call_from_thread(self.log_activity, f"Added folder {added}.")
+        if not self.watching:  # the watcher picks new folders up by itself
+            self.sync_all()
+        self.post_message(LibraryChanged())
+
+    @work(thread=True, group="folders")
+    def _remove_folder(self, folder: str) -> None:
+        try:
+            purged = self.workbench.remove_folder(folder)
+        except WorkbenchError as exc:
+            self.post_message(WorkFailed(exc.title, exc.message))
+            return
+        self.call_from_thread(
+            self.log_activity, f"Removed folder {folder} ({purged} files purged)."
+        )
+        self.post_message(LibraryChanged())
+
+    # -- message handlers ------------------------------------------------------------------------
+    @on(SyncProgressed)
+    def sync_progressed(self, message: SyncProgressed) -> None:
+        progress = message.progress
+        name = progress.path.rsplit("/", 1)[-1]
+        if progress.phase == "index" and progress.total:
+            self.sync_text = f"Indexing {progress.done}/{progress.total} {name}"
+        elif progress.phase == "scan":
+            self.sync_text = f"Scanning… {progress.done} files"
+        elif progress.phase == "finish":
+            self.sync_text = "Updating the search indexes…"
+
+    @on(SyncFinished)
+    def sync_finished(self, message: SyncFinished) -> None:
+        self._report_sync("Sync now", message.report.as_json(), message.report.changes)
+
+    @on(WatchEventReceived)
+    def watch_event(self, message: WatchEventReceived) -> None:
+        event = message.event
+        data = event.data
+        if event.event == "batch":
+            label = "Caught up with the disk" if data["trigger"] == "startup" else "Synced"
+            if data["changes"] or data["trigger"] == "startup":
+                self._report_sync(label, data, data["changes"])
+            else:
+                self.sync_text = self._idle_text()
+        elif event.event == "started":
+            self.log_activity(f"Watching {len(data['folders'])} folder(s).")
+        elif event.event == "folder_missing":
+            self.log_activity(f"[red]Folder missing[/]: {data['path']} (index kept)")
+            self.notify(
+                f"{data['path']} is gone; its index is kept.",
+                title="Folder missing",
+                severity="warning",
+            )
+            self.refresh_library()
+        elif event.event in ("folder_back", "folder_added", "folder_removed"):
+            self.log_activity(f"{event.event.replace('_', ' ').capitalize()}: {data['path']}")
+            self.refresh_library()
+        elif event.event == "busy":
+            self.log_activity(f"[yellow]Library busy[/]: {data['message']}")
+
+    @on(WorkFailed)
+    def work_failed(self, message: WorkFailed) -> None:
+        self.log_activity(f"[red]{message.title}[/]: {message.message}")
+        self.notify(message.message, title=message.title, severity="error", timeout=10)
+        self.sync_text = self._idle_text()
+
+    @on(LibraryChanged)
+    def library_changed(self) -> None:
+        self.refresh_library()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def refresh_library(self) -> None:
+        """Tell the screen on view that the library changed (others reload when shown)."""
+        if self.screen_stack:  # not while shutting down
+            self.screen.post_message(LibraryChanged())
+
+    def log_activity(self, line: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.activity.append(Text.from_markup(f"[dim]{stamp}[/] {line}"))
+        if len(self.activity) > ACTIVITY_LIMIT:
+            del self.activity[: len(self.activity) - ACTIVITY_LIMIT]
+        self.activity_count = len(self.activity)
+
+    def _report_sync(self, label: str, data: dict[str, Any], changes: list[dict[str, str]]) -> None:
+        files = {k: v for k, v in data["files"].items() if v and k != "unchanged"}
+        summary = ", ".join(f"{v} {k}" for k, v in files.items()) or "no changes"
+        self.log_activity(f"{label} in {data['seconds']:.2f}s: {summary}")
+        for change in changes[:20]:
+            reason = f": {change['reason']}" if "reason" in change else ""
+            self.log_activity(f"   {change['action']:8} {change['path']}{reason}")
+        if len(changes) > 20:
+            self.log_activity(f"   … and {len(changes) - 20} more")
+        self.sync_text = self._idle_text()
+        self.refresh_library()
+
+    def _idle_text(self) -> str:
+        return "Watching for changes." if self.watching else "Ready."
+
+    def _first_run_choice(self, choice: str | None) -> None:
+        if choice == "add":
+            self.action_add_folder()
+        elif choice == "demo":
+            from workbench.workbench import demo_library
+
+            self._add_folder(str(demo_library()))
+
+    def _add_folder_chosen(self, folder: str | None) -> None:
+        if folder:
+            self._add_folder(folder)
+
+
+def make_app(workbench: Any, *, watch: bool = True, first_run: bool = True) -> WorkbenchApp:
+    """The app over ``workbench`` (tests inject one with a shared embedder and model)."""
+    return WorkbenchApp(workbench, watch=watch, first_run=first_run)

@@ -1,0 +1,49 @@
+"""Messages thread workers post to the app; ``@on`` handlers own the UI state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class SyncProgressed(Message):
+    """A sync (watcher or "Sync now") moved on; floods coalesce to the latest one."""
+
+    def __init__(self, progress: Any) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SyncProgressed)
+
+
+class WatchEventReceived(Message):
+    """The watcher did something: a batch, a folder going missing or coming back."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class SyncFinished(Message):
+    """A "Sync now" finished."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
+
+
+class WorkFailed(Message):
+    """A worker hit a WorkbenchError (or worse): shown as a notification with a title."""
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title = title
+        self.message = message
+
+
+class LibraryChanged(Message):
+    """Folders were added or removed, or files indexed: views showing them refresh."""
+
+    bubble = False  # the app forwards it to the screen on view; it must not come back

@@ -1,0 +1,126 @@
+"""Library: folders and their files, with per-file status; add, remove, sync."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from workbench.tui.messages import LibraryChanged
+from workbench.tui.widgets.status import SyncStatus
+
+STATUS_STYLE = {"indexed": "green", "pending": "yellow", "failed": "red", "skipped": "magenta"}
+
+
+class FoldersLoaded(Message):
+    def __init__(
+        self, folders: list[dict[str, Any]], files: list[dict[str, Any]], selected: str | None
+    ) -> None:
+        super().__init__()
+        self.folders = folders
+        self.files = files
+        self.selected = selected
+
+
+class LibraryScreen(Screen[None]):
+    """Registered folders on top, the selected folder's files below."""
+
+    BINDINGS = [
+        Binding("a", "app.add_folder", "Add folder"),
+        Binding("d", "remove_folder", "Remove folder"),
+        Binding("s", "app.sync_now", "Sync now"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: str | None = None
+        self.folder_rows: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Folders", classes="pane-title")
+        yield DataTable(id="folders", cursor_type="row", zebra_stripes=True)
+        yield Static("Files", classes="pane-title", id="files-title")
+        yield DataTable(id="files", cursor_type="row", zebra_stripes=True)
+        yield SyncStatus(id="sync-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#folders", DataTable).add_columns(
+            "folder", "indexed", "not indexed", "chunks", "state"
+        )
+        self.query_one("#files", DataTable).add_columns(
+            "status", "kind", "file", "chunks", "reason"
+        )
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    @on(LibraryChanged)
+    def library_changed(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="library-load")
+    def load(self) -> None:
+        workbench = self.app.workbench  # type: ignore[attr-defined]
+        folders = workbench.folder_summaries()
+        paths = [row["path"] for row in folders]
+        selected = self.selected if self.selected in paths else (paths[0] if paths else None)
+        files = workbench.file_states(selected) if selected else []
+        self.post_message(FoldersLoaded(folders, files, selected))
+
+    @on(FoldersLoaded)
+    def show(self, message: FoldersLoaded) -> None:
+        self.folder_rows = message.folders
+        self.selected = message.selected
+        folders = self.query_one("#folders", DataTable)
+        folders.clear()
+        for row in message.folders:
+            state = "[green]watching[/]" if row["exists"] else "[red]missing[/]"
+            folders.add_row(
+                row["path"],
+                str(row["files"]),
+                str(row["not_indexed"]),
+                str(row["chunks"]),
+                state,
+                key=row["path"],
+            )
+        if self.selected:
+            folders.move_cursor(
+                row=[r["path"] for r in message.folders].index(self.selected), animate=False
+            )
+        files = self.query_one("#files", DataTable)
+        files.clear()
+        for row in message.files:
+            style = STATUS_STYLE.get(row["status"], "")
+            relative = os.path.relpath(row["path"], self.selected) if self.selected else row["path"]
+            files.add_row(
+                f"[{style}]{row['status']}[/]",
+                row["kind"],
+                relative,
+                str(row["chunks"] or ""),
+                row["reason"],
+            )
+        title = (
+            f"Files in {self.selected}" if self.selected else "No folders yet: press a to add one"
+        )
+        self.query_one("#files-title", Static).update(f"{title} ({len(message.files)})")
+
+    @on(DataTable.RowSelected, "#folders")
+    @on(DataTable.RowHighlighted, "#folders")
+    def pick_folder(self, event: DataTable.RowSelected | DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key is not None else None
+        if key and key != self.selected:
+            self.selected = key
+            self.load()
+
+    def action_remove_folder(self) -> None:
+        if self.selected:
+            self.app.remove_folder(self.selected)  # type: ignore[attr-defined]

@@ -1,0 +1,116 @@
+"""Search: type a query, see hybrid results, preview each hit in context."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+
+from workbench.core.search import format_locator
+from workbench.errors import WorkbenchError
+from workbench.tui.widgets.preview import preview_text
+from workbench.tui.widgets.status import SyncStatus
+
+
+def short_path(path: str, folders: list[str]) -> str:
+    """``path`` relative to its library folder, led by the folder's name."""
+    for folder in folders:
+        if path.startswith(folder.rstrip(os.sep) + os.sep):
+            return os.path.join(os.path.basename(folder), os.path.relpath(path, folder))
+    return path
+
+
+class SearchFinished(Message):
+    def __init__(self, query: str, results: list[Any]) -> None:
+        super().__init__()
+        self.query = query
+        self.results = results
+
+
+class SearchScreen(Screen[None]):
+    """Hybrid (or vector, or text) search over the whole library."""
+
+    BINDINGS = [Binding("escape", "focus_query", "Edit query")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="search-bar"):
+            yield Input(placeholder="Search your library…", id="query")
+            yield Select(
+                [
+                    ("hybrid", "hybrid"),
+                    ("meaning (vector)", "vector"),
+                    ("exact words (text)", "text"),
+                ],
+                value="hybrid",
+                allow_blank=False,
+                id="mode",
+            )
+        yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+        yield Static(id="preview")
+        yield SyncStatus(id="sync-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#results", DataTable).add_columns("#", "kind", "file", "where", "score")
+        self.query_one("#preview", Static).update("Type a query and press Enter.")
+        self.query_one("#query", Input).focus()
+
+    def action_focus_query(self) -> None:
+        self.query_one("#query", Input).focus()
+
+    @on(Input.Submitted, "#query")
+    @on(Select.Changed, "#mode")
+    def submit(self) -> None:
+        query = self.query_one("#query", Input).value.strip()
+        if query:
+            self.run_search(query, str(self.query_one("#mode", Select).value))
+
+    @work(thread=True, exclusive=True, group="search")
+    def run_search(self, query: str, mode: str) -> None:
+        try:
+            results = self.app.workbench.search(query, k=20, mode=mode)  # type: ignore[attr-defined]
+        except WorkbenchError as exc:
+            self.app.call_from_thread(
+                self.app.notify, exc.message, title=exc.title, severity="error"
+            )
+            return
+        self.post_message(SearchFinished(query, results))
+
+    @on(SearchFinished)
+    def show(self, message: SearchFinished) -> None:
+        self.results = message.results
+        table = self.query_one("#results", DataTable)
+        table.clear()
+        for rank, result in enumerate(message.results, start=1):
+            table.add_row(
+                str(rank),
+                result.kind,
+                result.path,
+                format_locator(result.locator),
+                f"{result.score:.4f}",
+            )
+        preview = self.query_one("#preview", Static)
+        if not message.results:
+            preview.update(
+                f"No results for {message.query!r}. Try other words, or check the Library."
+            )
+        else:
+            preview.update(preview_text(message.results[0]))
+            table.focus()
+
+    @on(DataTable.RowHighlighted, "#results")
+    def preview(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.results):
+            self.query_one("#preview", Static).update(preview_text(self.results[event.cursor_row]))
