@@ -139,7 +139,7 @@ def test_bad_inputs_are_recorded_and_sync_goes_on(make_workbench: Any, tmp_path:
     (folder / "empty.txt").write_bytes(b"")
     (folder / "blob.dat").write_bytes(bytes(range(256)) * 40)
     (folder / "huge.txt").write_text("big " * 10_000)
-    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    (folder / "backup.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     (folder / "dangling.txt").symlink_to(folder / "nowhere.txt")
     (folder / "sub" / "loop").symlink_to(folder)
     (folder / "self").symlink_to(folder / "self")
@@ -152,7 +152,7 @@ def test_bad_inputs_are_recorded_and_sync_goes_on(make_workbench: Any, tmp_path:
     assert reasons["empty.txt"] == ("skipped", "empty file (0 bytes)")
     assert "binary" in reasons["blob.dat"][1]
     assert "too large" in reasons["huge.txt"][1] and "max_file_mb" in reasons["huge.txt"][1]
-    assert "no extractor for .png" in reasons["photo.png"][1]
+    assert "no extractor for .zip" in reasons["backup.zip"][1]
     assert "broken symbolic link" in reasons["dangling.txt"][1]
     assert "loop" in reasons["loop"][1]
     assert "loop" in reasons["self"][1]

@@ -10,9 +10,15 @@ from workbench.hookspecs import hookimpl
 
 @hookimpl
 def register_extractors(register: Callable[[Any], None]) -> None:
+    from workbench.core.audio import AudioExtractor
     from workbench.core.extractors import builtin_extractors
+    from workbench.core.images import ImageExtractor
+    from workbench.core.office import DocxExtractor, EpubExtractor, PptxExtractor, XlsxExtractor
+    from workbench.core.pdf import PdfExtractor
 
-    for extractor in builtin_extractors():
+    files = [PdfExtractor(), ImageExtractor(), AudioExtractor()]
+    office = [DocxExtractor(), PptxExtractor(), XlsxExtractor(), EpubExtractor()]
+    for extractor in [*builtin_extractors(), *files, *office]:
         register(extractor)
 
 

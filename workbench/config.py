@@ -44,6 +44,14 @@ class Settings:
     follow_symlinks: bool = True
     """Follow symbolic links to files and folders (loops are detected and skipped)."""
 
+    ocr_language: str = "eng"
+    """Tesseract language(s) for scanned pages and images, e.g. "eng" or "eng+deu" (each needs
+    its language data installed, e.g. `apt install tesseract-ocr-deu`)."""
+
+    ocr_max_pages: int = 100
+    """Most pages OCR'd per document; further pages without a text layer are left out and
+    listed by `workbench doctor`."""
+
     watch_debounce_s: float = 0.2
     """`workbench watch` syncs once a folder has been quiet this long after a change."""
 
@@ -125,6 +133,8 @@ class Settings:
             )
         if self.max_file_mb <= 0:
             raise WorkbenchError("max_file_mb must be positive.", "Bad config")
+        if self.ocr_max_pages < 0:
+            raise WorkbenchError("ocr_max_pages must be 0 (no OCR) or more.", "Bad config")
 
     @property
     def max_file_bytes(self) -> int:

@@ -67,7 +67,9 @@ class Workbench:
         from workbench.core.registry import ExtractorRegistry
         from workbench.plugins import collect_objects
 
-        return ExtractorRegistry(collect_objects(self.plugins, "register_extractors"))
+        registry = ExtractorRegistry(collect_objects(self.plugins, "register_extractors"))
+        registry.configure(self.settings, self.paths)  # OCR language, page cap, thumbnail cache
+        return registry
 
     @functools.cached_property
     def store(self) -> Any:
@@ -251,3 +253,14 @@ class Workbench:
             "by_kind": by_kind,
             "embedder": self.settings.embedder,
         }
+
+    def doctor(self) -> dict[str, Any]:
+        """Coverage report: files per kind and status, OCR, no-text files, failures, engines."""
+        from workbench.core.coverage import coverage_report
+
+        report = coverage_report(self.store.file_records().values(), self.registry.engines())
+        report["settings"] = {
+            "ocr_language": self.settings.ocr_language,
+            "ocr_max_pages": self.settings.ocr_max_pages,
+        }
+        return report

@@ -3,13 +3,15 @@
 Blocks under the same heading (and page) are packed together greedily; a block too long for
 one chunk is split at lines, and a line too long is split at token boundaries. Each chunk's
 text starts with its heading path, so both the embedder and full-text search see the context.
+A chunk's locator spans its blocks: page, line range, time range (recordings) and the box
+around the image regions its text was read from.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from workbench.core.documents import Block
@@ -41,6 +43,9 @@ class _Piece:
     tokens: int
     line_start: int | None
     line_end: int | None
+    start_s: float | None = None
+    end_s: float | None = None
+    region: tuple[int, int, int, int] | None = None
 
 
 def chunk_blocks(blocks: Sequence[Block], counter: Any, max_tokens: int = 256) -> list[Chunk]:
@@ -70,6 +75,10 @@ def chunk_blocks(blocks: Sequence[Block], counter: Any, max_tokens: int = 256) -
                 locator["page"] = page
             if piece.line_start is not None:
                 locator["lines"] = [piece.line_start, piece.line_end]
+            if piece.start_s is not None:
+                locator["time"] = [round(piece.start_s, 2), round(piece.end_s or piece.start_s, 2)]
+            if piece.region is not None:
+                locator["region"] = list(piece.region)
             if heading:
                 locator["heading"] = heading
             text = f"{heading}\n\n{piece.text}" if heading else piece.text
@@ -83,7 +92,7 @@ def _pieces(blocks: list[Block], counter: Any, budget: int) -> list[_Piece]:
     pieces: list[_Piece] = []
     for block, tokens in zip(blocks, counts, strict=True):
         if tokens <= budget:
-            pieces.append(_Piece(block.text, tokens, block.line_start, block.line_end))
+            pieces.append(_piece(block, block.text, tokens, block.line_start, block.line_end))
             continue
         lines = block.text.split("\n")
         line_counts = counter.count_tokens(lines)
@@ -93,11 +102,16 @@ def _pieces(blocks: list[Block], counter: Any, budget: int) -> list[_Piece]:
             if not line.strip():
                 continue
             if line_tokens <= budget:
-                pieces.append(_Piece(line, line_tokens, number, number))
+                pieces.append(_piece(block, line, line_tokens, number, number))
             else:
                 for part, part_tokens in _split_by_tokens(line, counter, budget):
-                    pieces.append(_Piece(part, part_tokens, number, number))
+                    pieces.append(_piece(block, part, part_tokens, number, number))
     return pieces
+
+
+def _piece(block: Block, text: str, tokens: int, start: int | None, end: int | None) -> _Piece:
+    """A piece of ``block``: its own lines, the block's time range and region."""
+    return _Piece(text, tokens, start, end, block.start_s, block.end_s, block.region)
 
 
 def _split_by_tokens(text: str, counter: Any, budget: int) -> list[tuple[str, int]]:
@@ -120,9 +134,26 @@ def _pack(pieces: list[_Piece], budget: int) -> list[_Piece]:
             last.text = f"{last.text}{separator}{piece.text}"
             last.tokens += piece.tokens
             last.line_end = piece.line_end if piece.line_end is not None else last.line_end
+            last.start_s = last.start_s if last.start_s is not None else piece.start_s
+            last.end_s = piece.end_s if piece.end_s is not None else last.end_s
+            last.region = _union(last.region, piece.region)
         else:
-            packed.append(_Piece(piece.text, piece.tokens, piece.line_start, piece.line_end))
+            packed.append(replace(piece))
     return packed
+
+
+def _union(
+    left: tuple[int, int, int, int] | None, right: tuple[int, int, int, int] | None
+) -> tuple[int, int, int, int] | None:
+    """The box around two regions (either may be missing)."""
+    if left is None or right is None:
+        return left or right
+    return (
+        min(left[0], right[0]),
+        min(left[1], right[1]),
+        max(left[2], right[2]),
+        max(left[3], right[3]),
+    )
 
 
 def _adjacent(left: _Piece, right: _Piece) -> bool:

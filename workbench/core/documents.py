@@ -9,13 +9,21 @@ from typing import Any, Protocol
 
 @dataclass
 class Block:
-    """A run of text that belongs together (a paragraph, a code block, a table row)."""
+    """A run of text that belongs together (a paragraph, a code block, a table row).
+
+    Locator fields: ``line_start``/``line_end`` (1-based), ``page`` (1-based), ``start_s``/
+    ``end_s`` (seconds into a recording) and ``region`` ([left, top, right, bottom] pixels of
+    an image that the text was read from).
+    """
 
     text: str
     line_start: int | None = None
     line_end: int | None = None
     heading: str = ""
     page: int | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    region: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -28,7 +36,11 @@ class Extraction:
 
 
 class Extractor(Protocol):
-    """Turns one file's bytes into an Extraction. Registered via ``register_extractors``."""
+    """Turns one file's bytes into an Extraction. Registered via ``register_extractors``.
+
+    An extractor may also have ``configure(settings, paths)``: the facade calls it once with
+    the user's settings and the data/cache paths before the first sync.
+    """
 
     name: str
     version: str
@@ -36,6 +48,27 @@ class Extractor(Protocol):
     filenames: frozenset[str]
 
     def extract(self, path: Path, data: bytes) -> Extraction: ...
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """Whether an optional engine is usable, for versions and the coverage report."""
+
+    name: str
+    role: str
+    available: bool
+    detail: str
+    install: str = ""
+    marker: str = ""  # text in the reasons of files that failed for want of this engine
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "available": self.available,
+            "detail": self.detail,
+            "install": "" if self.available else self.install,
+        }
 
 
 class ExtractionError(Exception):

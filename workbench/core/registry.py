@@ -42,6 +42,21 @@ class ExtractorRegistry:
                 owners[key] = plugin
         self._fallback = self._by_suffix.get("")
 
+    def configure(self, settings: Any, paths: Any) -> None:
+        """Hand the user's settings and paths to every extractor that takes them."""
+        for extractor in self.extractors:
+            configure = getattr(extractor, "configure", None)
+            if callable(configure):
+                configure(settings, paths)
+
+    def engines(self) -> list[Any]:
+        """The optional engines the extractors depend on (OCR, speech), deduplicated by name."""
+        found: dict[str, Any] = {}
+        for extractor in self.extractors:
+            for engine in getattr(extractor, "engines", lambda: [])():
+                found.setdefault(engine.name, engine)
+        return list(found.values())
+
     def for_path(self, path: str) -> tuple[Any | None, str | None]:
         """(extractor, None), or (None, reason) when no extractor handles the file."""
         name = Path(path).name

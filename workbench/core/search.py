@@ -144,13 +144,26 @@ def _result(row: dict[str, Any], score: float) -> SearchResult:
 
 
 def format_locator(locator: dict[str, Any]) -> str:
-    """A short human form: 'p. 3 · lines 10-24 · Guide > Setup'."""
+    """A short human form: 'p. 3 · lines 10-24 · Guide > Setup', '1:05-1:32'."""
     parts = []
     if "page" in locator:
         parts.append(f"p. {locator['page']}")
+    if "time" in locator:
+        start, end = locator["time"]
+        parts.append(f"{_clock(start)}-{_clock(end)}")
     if "lines" in locator:
         start, end = locator["lines"]
         parts.append(f"line {start}" if start == end else f"lines {start}-{end}")
     if "heading" in locator:
         parts.append(locator["heading"])
+    if "region" in locator:
+        left, top, right, bottom = locator["region"]
+        parts.append(f"region {left},{top}-{right},{bottom} px")
     return " · ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as m:ss, or h:mm:ss from an hour on."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

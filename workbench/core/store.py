@@ -43,6 +43,8 @@ FILES_SCHEMA = pa.schema(
         pa.field("reason", pa.string()),
         pa.field("chunks", pa.int32()),
         pa.field("indexed_at", pa.float64()),
+        # JSON of the extractor's metadata: pages OCR'd, image size and EXIF, duration...
+        pa.field("meta", pa.string()),
     ]
 )
 FOLDERS_SCHEMA = pa.schema(
@@ -107,6 +109,7 @@ class FileRecord:
     reason: str
     chunks: int
     indexed_at: float
+    meta: str = ""
 
 
 def _acquire(fd: int, timeout: float) -> bool:
@@ -221,11 +224,16 @@ class Store:
     # -- files --------------------------------------------------------------------------------
     def file_records(self) -> dict[str, FileRecord]:
         table = self.files.to_arrow()
-        return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+        return {
+            row["path"]: FileRecord(**{**row, "meta": row.get("meta") or ""})
+            for row in table.to_pylist()
+        }
 
     def upsert_files(self, records: Sequence[FileRecord]) -> None:
         if not records:
             return
+        if "meta" not in self.files.schema.names:  # a library made before the column existed
+            self.files.add_columns(pa.field("meta", pa.string()))
         rows = pa.Table.from_pylist([record.__dict__ for record in records], FILES_SCHEMA)
         (
             self.files.merge_insert("path")

@@ -120,6 +120,10 @@ def chunk_id(path: str, ordinal: int) -> str:
 class Syncer:
     """Runs incremental syncs of registered folders into a Store."""
 
+    # Slow extraction (OCR, transcription) commits at least this often, so an interrupted
+    # sync keeps the files it finished.
+    flush_seconds = 5.0
+
     def __init__(
         self, store: Store, registry: ExtractorRegistry, embedder: Any, settings: Settings
     ) -> None:
@@ -247,6 +251,7 @@ class Syncer:
     ) -> None:
         gone_by_hash = {r.hash: p for p, r in gone.items() if r.status == "indexed"}
         pending: list[_Prepared] = []
+        flushed_at = time.monotonic()
         for done, entry in enumerate(todo):
             if should_stop():
                 report.interrupted = True
@@ -256,9 +261,14 @@ class Syncer:
             if prepared is None:
                 continue
             pending.append(prepared)
-            if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS or len(pending) >= BATCH_FILES:
+            if (
+                sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS
+                or len(pending) >= BATCH_FILES
+                or time.monotonic() - flushed_at >= self.flush_seconds
+            ):
                 self._flush(pending, report)
                 pending = []
+                flushed_at = time.monotonic()
         self._flush(pending, report)
         if not report.interrupted:
             on_progress(SyncProgress("index", len(todo), len(todo)))
@@ -326,7 +336,10 @@ class Syncer:
         report.changes.append(
             {"path": entry.path, "action": "new" if previous is None else "changed"}
         )
-        record = replace(record, kind=extraction.kind, status="indexed", chunks=len(chunks))
+        meta = json.dumps(extraction.metadata, separators=(",", ":"), default=str)
+        record = replace(
+            record, kind=extraction.kind, status="indexed", chunks=len(chunks), meta=meta
+        )
         return _Prepared(record, chunks)
 
     def _renamed(self, record: FileRecord, old: FileRecord, report: SyncReport) -> _Prepared:

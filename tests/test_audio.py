@@ -1,0 +1,73 @@
+"""Audio: real speech (espeak-ng) transcribed by the shipped Whisper model, with time ranges."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from filemakers import spoken_wav
+
+from workbench.core.audio import AUDIO_EXTRA
+from workbench.core.search import format_locator
+from workbench.workbench import Workbench
+
+SPEECH = "The budget meeting moved to Thursday afternoon. Please bring the cedar samples."
+
+
+def test_spoken_wav_is_found_with_its_time_range(workbench: Workbench, tmp_path: Path) -> None:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    wav = spoken_wav(folder / "memo.wav", SPEECH)
+    if wav is None:
+        pytest.skip("espeak-ng is not installed (apt install espeak-ng)")
+    workbench.add_folder(folder)
+    assert workbench.ingest().as_json()["files"]["new"] == 1
+    hit = workbench.search("when is the budget meeting", k=1)[0]
+    assert (hit.path, hit.kind) == (str(wav), "audio")
+    assert "budget meeting" in hit.text.lower() and "thursday" in hit.text.lower()
+    start, end = hit.locator["time"]
+    details = json.loads(workbench.store.file_records()[str(wav)].meta)
+    assert 0 <= start < end <= details["duration_s"] + 0.5
+    assert format_locator(hit.locator) == f"0:{int(start):02d}-0:{int(end):02d}"
+
+
+def test_damaged_and_truncated_audio_fail_with_reasons(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    (folder / "noise.mp3").write_bytes(b"ID3" + bytes(range(256)) * 8)
+    wav = spoken_wav(tmp_path / "whole.wav", SPEECH)
+    if wav is not None:
+        (folder / "cut.wav").write_bytes(wav.read_bytes()[: wav.stat().st_size // 2])
+    (folder / "notes.txt").write_text("Tuning the cello before the recital.", encoding="utf-8")
+    workbench.add_folder(folder)
+    report = workbench.ingest().as_json()
+    reasons = {Path(p["path"]).name: p["reason"] for p in report["problems"]}
+    assert "damaged or unreadable audio" in reasons["noise.mp3"]
+    if wav is not None:
+        assert reasons["cut.wav"].startswith("truncated WAV")
+    assert report["files"]["new"] == 1  # the sync went on to the text file
+    failed = {Path(row["path"]).name for row in workbench.status()["failed"]}
+    assert failed == set(reasons)
+
+
+def test_without_the_audio_extra_files_are_skipped_naming_it(
+    make_workbench: Workbench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What Python does when a package is absent: find_spec answers None for it.
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    workbench = make_workbench()
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    (folder / "call.wav").write_bytes(b"RIFF\x04\x00\x00\x00WAVE")
+    workbench.add_folder(folder)
+    report = workbench.ingest().as_json()
+    assert report["files"]["skipped"] == 1
+    assert AUDIO_EXTRA in report["problems"][0]["reason"]
+    whisper = next(e for e in workbench.doctor()["engines"] if e["name"] == "whisper")
+    assert not whisper["available"] and whisper["affected"] == [str(folder / "call.wav")]
+    record = workbench.store.file_records()[str(folder / "call.wav")]
+    assert record.extractor_version.endswith("+no-whisper")  # installing it later redoes them

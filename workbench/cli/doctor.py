@@ -1,0 +1,94 @@
+"""`workbench doctor`: the coverage report, and which optional engines are missing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.output import console, print_json
+
+LISTED = 20  # longer lists are cut, with a count; --json has them all
+STATUSES = ("indexed", "failed", "skipped")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(doctor)
+
+
+def doctor(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Coverage report: files per kind and status, OCR pages, files without text, failures
+    with reasons, and missing optional engines (OCR, speech) with the files they affect."""
+    report = get_workbench(ctx).doctor()
+    if json_:
+        print_json(report)
+        return
+    _print_counts(report)
+    _print_ocr(report["ocr"], report["settings"])
+    _print_list("No text", report["no_text"])
+    _print_list("Failed", report["failed"])
+    skipped = [row for row in report["skipped"] if row not in report["no_text"]]
+    _print_list("Skipped", skipped)
+    _print_engines(report["engines"])
+
+
+def _print_counts(report: dict[str, Any]) -> None:
+    files = report["files"]
+    console.print(
+        f"[bold]{files['total']}[/] files: [green]{files['indexed']} indexed[/], "
+        f"[red]{files['failed']} failed[/], [yellow]{files['skipped']} skipped[/]"
+    )
+    if not report["by_kind"]:
+        console.print("Nothing synced yet: `workbench add PATH`, then `workbench ingest`.")
+        return
+    from rich.table import Table
+
+    table = Table("kind", "indexed", "failed", "skipped", box=None, pad_edge=False)
+    for kind, counts in report["by_kind"].items():
+        table.add_row(kind, *(str(counts[status] or "-") for status in STATUSES))
+    console.print(table)
+
+
+def _print_ocr(ocr: dict[str, Any], settings: dict[str, Any]) -> None:
+    console.print(
+        f"\n[bold]OCR[/] ({settings['ocr_language']}): {ocr['pages']} pages read in "
+        f"{ocr['files']} files"
+    )
+    if ocr["capped_pages"]:
+        console.print(
+            f"  [yellow]{ocr['capped_pages']} pages left out[/] over ocr_max_pages = "
+            f"{settings['ocr_max_pages']}:"
+        )
+        for document in [d for d in ocr["documents"] if "ocr_capped" in d][:LISTED]:
+            console.print(f"    {document['path']}: pages {document['ocr_capped']}")
+    if ocr["missing_engine_pages"]:
+        console.print(
+            f"  [red]{ocr['missing_engine_pages']} pages not read[/]: no OCR engine (see Engines)"
+        )
+
+
+def _print_list(title: str, rows: list[dict[str, str]]) -> None:
+    if not rows:
+        return
+    console.print(f"\n[bold]{title}[/]: {len(rows)} files")
+    for row in rows[:LISTED]:
+        console.print(f"  {row['path']}: {row['reason']}", markup=False)
+    if len(rows) > LISTED:
+        console.print(f"  … and {len(rows) - LISTED} more (`workbench doctor --json`)")
+
+
+def _print_engines(engines: list[dict[str, Any]]) -> None:
+    console.print("\n[bold]Engines[/]")
+    for engine in engines:
+        mark = "[green]ok[/]     " if engine["available"] else "[red]missing[/]"
+        console.print(f"  {mark} {engine['name']}: {engine['role']} ({engine['detail']})")
+        if engine["available"]:
+            continue
+        console.print(f"          to fix: {engine['install']}", markup=False)
+        affected = engine["affected"]
+        console.print(f"          affects {len(affected)} files in the library")
+        for path in affected[:LISTED]:
+            console.print(f"            {path}", markup=False)
+        if len(affected) > LISTED:
+            console.print(f"            … and {len(affected) - LISTED} more")
