@@ -132,6 +132,51 @@ class Workbench:
             self.store.refresh_indexes()
         return len(purged)
 
+    def file_states(self, folder: str) -> list[dict[str, Any]]:
+        """Every file of ``folder`` with its status: indexed, failed, skipped, or pending
+        (on disk but not yet synced, or changed or deleted since the last sync)."""
+        from workbench.core.scanning import scan_folder
+        from workbench.core.sync import under
+
+        records = {p: r for p, r in self.store.file_records().items() if under(p, [folder])}
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        entries = scan_folder(
+            folder, self.syncer.rules, follow_symlinks=self.settings.follow_symlinks
+        )
+        for entry in entries if os.path.isdir(folder) else []:
+            seen.add(entry.path)
+            record = records.get(entry.path)
+            current = record is not None and (record.size, record.mtime_ns) == (
+                entry.size,
+                entry.mtime_ns,
+            )
+            rows.append(
+                {
+                    "path": entry.path,
+                    "kind": record.kind if record else "",
+                    "status": record.status if record and current else "pending",
+                    "chunks": record.chunks if record and current else 0,
+                    "reason": (record.reason if current else "changed on disk")
+                    if record
+                    else "not synced yet",
+                }
+            )
+        for path, record in records.items():
+            if path not in seen:
+                missing = not os.path.isdir(folder)
+                rows.append(
+                    {
+                        "path": path,
+                        "kind": record.kind,
+                        "status": record.status if missing else "pending",
+                        "chunks": record.chunks,
+                        "reason": "folder missing" if missing else "deleted on disk",
+                    }
+                )
+        order = {"failed": 0, "pending": 1, "skipped": 2, "indexed": 3}
+        return sorted(rows, key=lambda row: (order.get(row["status"], 9), row["path"]))
+
     def folder_summaries(self) -> list[dict[str, Any]]:
         from workbench.core.sync import under
 
@@ -196,7 +241,11 @@ class Workbench:
         report.missing_folders = missing  # type: ignore[attr-defined]
         return report
 
-    def watcher(self, on_event: Callable[[Any], None] = lambda event: None) -> Any:
+    def watcher(
+        self,
+        on_event: Callable[[Any], None] = lambda event: None,
+        on_progress: Callable[[Any], None] = lambda progress: None,
+    ) -> Any:
         """A LibraryWatcher over every library folder; call ``run()`` (blocks) and ``stop()``."""
         from workbench.core.watcher import LibraryWatcher
 
@@ -204,6 +253,7 @@ class Workbench:
             self.syncer,
             lock_file=self.paths.data_dir / "watch.lock",
             on_event=on_event,
+            on_progress=on_progress,
             debounce_s=self.settings.watch_debounce_s,
             max_wait_s=self.settings.watch_max_wait_s,
         )

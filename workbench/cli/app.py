@@ -44,11 +44,12 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     app = typer.Typer(
         name="workbench",
         help="Workbench: index your folders, search them, ask them. Local-first.",
-        no_args_is_help=True,
+        no_args_is_help=False,
         add_completion=False,
         pretty_exceptions_enable=False,
         cls=WorkbenchGroup,
     )
+    app.callback(invoke_without_command=True)(open_ui)
     library.register(app)
     watch.register(app)
     eval_cmd.register(app)
@@ -56,6 +57,28 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     if plugin_manager is not None:
         plugin_manager.hook.register_commands(cli=app)
     return app
+
+
+def open_ui(ctx: typer.Context) -> None:
+    """Workbench: index your folders, search them, ask them. Local-first.
+
+    With no command, opens the terminal UI.
+    """
+    if ctx.invoked_subcommand is None:
+        launch_ui(get_workbench(ctx))
+
+
+def launch_ui(workbench: Any) -> None:
+    """Run the terminal UI over ``workbench`` (needs a terminal)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise WorkbenchError(
+            "The terminal UI needs an interactive terminal. Run a command instead, e.g. "
+            "`workbench search QUERY` (see `workbench --help`).",
+            title="No terminal",
+        )
+    from workbench.tui.app import make_app
+
+    make_app(workbench).run()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _is_help(args: list[str]) -> bool:
-    return not args or args[0] in {"--help", "-h"}
+    return bool(args) and args[0] in {"--help", "-h"}
 
 
 __all__ = ["build_cli", "console", "err_console", "get_workbench", "main", "print_json", "Path"]

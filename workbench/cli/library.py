@@ -197,8 +197,14 @@ def plugins(ctx: typer.Context, json_: JsonFlag = False) -> None:
         console.print(f"[bold]{row['name']}[/]: {', '.join(row['hooks']) or '(no hooks)'}")
 
 
-def demo(ctx: typer.Context, json_: JsonFlag = False) -> None:
-    """Index the bundled demo library and run a few searches over it."""
+def demo(
+    ctx: typer.Context,
+    headless: Annotated[
+        bool, typer.Option("--headless", help="Print the searches instead of opening the UI.")
+    ] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Open the terminal UI on the bundled demo library (headless: index it and search it)."""
     from workbench.workbench import demo_library
 
     workbench = get_workbench(ctx)
@@ -208,6 +214,11 @@ def demo(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
         if not under(folder, workbench.folders()):
             workbench.add_folder(folder)
+    if not (headless or json_) and sys.stdin.isatty() and sys.stdout.isatty():
+        from workbench.cli.app import launch_ui
+
+        launch_ui(workbench)  # the app's watcher indexes the demo folder on start
+        return
     report = (
         _ingest_with_progress(workbench, folder)
         if err_console.is_terminal and not json_

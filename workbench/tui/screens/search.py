@@ -63,7 +63,7 @@ class SearchScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#results", DataTable).add_columns("#", "kind", "file", "where", "score")
+        self.query_one("#results", DataTable).add_columns("#", "score", "kind", "file", "where")
         self.query_one("#preview", Static).update("Type a query and press Enter.")
         self.query_one("#query", Input).focus()
 
@@ -93,13 +93,14 @@ class SearchScreen(Screen[None]):
         self.results = message.results
         table = self.query_one("#results", DataTable)
         table.clear()
+        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
         for rank, result in enumerate(message.results, start=1):
             table.add_row(
                 str(rank),
+                f"{result.score:.3f}",
                 result.kind,
-                result.path,
+                short_path(result.path, folders),
                 format_locator(result.locator),
-                f"{result.score:.4f}",
             )
         preview = self.query_one("#preview", Static)
         if not message.results:
@@ -107,10 +108,14 @@ class SearchScreen(Screen[None]):
                 f"No results for {message.query!r}. Try other words, or check the Library."
             )
         else:
-            preview.update(preview_text(message.results[0]))
+            preview.update(self._preview(message.results[0]))
             table.focus()
 
     @on(DataTable.RowHighlighted, "#results")
     def preview(self, event: DataTable.RowHighlighted) -> None:
         if 0 <= event.cursor_row < len(self.results):
-            self.query_one("#preview", Static).update(preview_text(self.results[event.cursor_row]))
+            self.query_one("#preview", Static).update(self._preview(self.results[event.cursor_row]))
+
+    def _preview(self, result: Any) -> Any:
+        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
+        return preview_text(result, short_path(result.path, folders))

@@ -13,9 +13,9 @@ CONTEXT_LINES = 4
 TEXT_KINDS = {"text", "markdown", "rst", "code", "data"}
 
 
-def preview_text(result: Any) -> Text:
+def preview_text(result: Any, title: str | None = None) -> Text:
     """A Rich Text of ``result`` in context; the matching lines are highlighted."""
-    header = Text(f"{result.path}\n", style="bold")
+    header = Text(f"{title or result.path}\n", style="bold")
     where = format_locator(result.locator)
     if where:
         header.append(f"{where} · {result.kind}\n\n", style="dim")

@@ -1,0 +1,162 @@
+"""Pilot tests: each screen's main flow through the real core (real store, real embedder)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from workbench.tui.app import make_app
+from workbench.tui.screens.activity import ActivityScreen
+from workbench.tui.screens.dialogs import AddFolderScreen, FirstRunScreen, HelpScreen
+from workbench.tui.screens.library import LibraryScreen
+from workbench.tui.screens.search import SearchScreen
+from workbench.workbench import Workbench, demo_library
+
+SIZE = (120, 36)
+
+
+async def until(pilot: Any, predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Let the app run until ``predicate`` holds (workers post their results meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def table_rows(app: Any, selector: str) -> list[list[str]]:
+    table = app.screen.query_one(selector, DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def static_text(app: Any, selector: str) -> str:
+    widget = app.screen.query_one(selector, Static)
+    return str(widget.render())
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "demo"
+    shutil.copytree(demo_library(), target)
+    return target
+
+
+async def test_first_run_offers_the_demo_library(workbench: Workbench) -> None:
+    app = make_app(workbench)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FirstRunScreen), "first-run dialog")
+        await pilot.click("#demo")
+        await until(pilot, lambda: isinstance(app.screen, LibraryScreen), "library")
+        await until(
+            pilot,
+            lambda: sum("indexed" in row[0] for row in table_rows(app, "#files")) == 8,
+            "the demo's 8 files indexed",
+        )
+        assert workbench.folders() == [str(demo_library())]
+
+
+async def test_library_follows_the_disk(workbench: Workbench, demo_copy: Path) -> None:
+    workbench.add_folder(demo_copy)
+    app = make_app(workbench)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(table_rows(app, "#files")) == 8, "8 files listed")
+        (demo_copy / "notes" / "fresh.md").write_text(
+            "# Fresh\n\nA note saved while the app runs.\n"
+        )
+        (demo_copy / "reports" / "q3-summary.txt").unlink()
+        await until(
+            pilot,
+            lambda: (
+                any(
+                    "fresh.md" in row[2] and "indexed" in row[0]
+                    for row in table_rows(app, "#files")
+                )
+                and not any("q3-summary" in row[2] for row in table_rows(app, "#files"))
+            ),
+            "the new file indexed and the deleted one gone",
+        )
+        assert any("fresh.md" in str(line) for line in app.activity)
+
+
+async def test_search_shows_hits_and_preview_in_context(
+    workbench: Workbench, demo_copy: Path
+) -> None:
+    workbench.add_folder(demo_copy)
+    workbench.ingest()
+    app = make_app(workbench, watch=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        assert isinstance(app.screen, SearchScreen)
+        await pilot.press(*"how do I reset my password", "enter")
+        await until(pilot, lambda: len(table_rows(app, "#results")) > 0, "results")
+        first = table_rows(app, "#results")[0]
+        assert first[3] == "demo/notes/account-help.md"
+        assert "Resetting your password" in first[4]
+        preview = static_text(app, "#preview")
+        assert "Reset password" in preview and "## Two-factor" in preview  # lines around the hit
+        await pilot.press("down")
+        assert table_rows(app, "#results")[1][3] in static_text(app, "#preview")
+
+
+async def test_palette_add_folder_and_sync_now(workbench: Workbench, demo_copy: Path) -> None:
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Add folder")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, AddFolderScreen), "add-folder dialog")
+        await pilot.press(*"/definitely/not/here", "enter")
+        assert "is not a folder" in str(app.screen.query_one("#folder-error").render())
+        app.screen.query_one("#folder-path").value = str(demo_copy)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(table_rows(app, "#files")) == 8, "files after Sync now")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Activity", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity screen")
+        assert any("Added folder" in str(line) for line in app.activity)
+        assert any("8 new" in str(line) for line in app.activity)
+
+
+async def test_errors_become_notifications(workbench: Workbench, tmp_path: Path) -> None:
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.remove_folder(str(tmp_path / "never-added"))
+        await until(
+            pilot, lambda: any(n.title == "Not in library" for n in app._notifications), "error"
+        )
+        assert app.is_running
+
+
+async def test_help_screen(workbench: Workbench) -> None:
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, LibraryScreen)
+
+
+@pytest.mark.slow
+async def test_ui_stays_responsive_during_a_big_sync(workbench: Workbench, tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(1500):
+        (big / f"file-{i:04d}.txt").write_text(
+            f"Record {i}: measurement {i * 3} in lab {i % 11}.\n"
+        )
+    workbench.add_folder(big)
+    app = make_app(workbench, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.sync_text.startswith("Indexing"), "sync under way")
+        await pilot.press("f2")  # keys are handled while the worker indexes
+        await pilot.press(*"lab", "enter")
+        assert isinstance(app.screen, SearchScreen)
+        assert app.sync_text.startswith("Indexing"), "the sync should still be running"
+        await until(
+            pilot, lambda: app.sync_text == "Watching for changes.", "sync done", timeout=180
+        )

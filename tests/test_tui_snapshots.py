@@ -1,0 +1,54 @@
+"""Snapshot tests pin the layout: fixed size, fixed library path, no watcher, no clock."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workbench.tui.app import make_app
+from workbench.workbench import Workbench, demo_library
+
+# A fixed path, so the paths on screen are the same on every machine and run.
+SNAPSHOT_LIBRARY = Path("/tmp/workbench-snapshot/demo")
+SIZE = (110, 32)
+
+
+@pytest.fixture
+def snapshot_app(workbench: Workbench) -> Any:
+    shutil.rmtree(SNAPSHOT_LIBRARY, ignore_errors=True)
+    shutil.copytree(demo_library(), SNAPSHOT_LIBRARY)
+    workbench.add_folder(SNAPSHOT_LIBRARY)
+    workbench.ingest()
+    app = make_app(workbench, watch=False, first_run=False)
+    yield app
+    shutil.rmtree(SNAPSHOT_LIBRARY, ignore_errors=True)
+
+
+async def _steady(pilot: Any) -> None:
+    pilot.app.sub_title = "snapshot"
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_library_layout(snap_compare: Any, snapshot_app: Any) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=_steady)
+
+
+def test_search_layout(snap_compare: Any, snapshot_app: Any) -> None:
+    async def search(pilot: Any) -> None:
+        await pilot.press("f2", *"reset password", "enter")
+        await _steady(pilot)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=search)
+
+
+def test_help_layout(snap_compare: Any, snapshot_app: Any) -> None:
+    async def help_screen(pilot: Any) -> None:
+        await _steady(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=help_screen)
