@@ -160,3 +160,22 @@ async def test_ui_stays_responsive_during_a_big_sync(workbench: Workbench, tmp_p
         await until(
             pilot, lambda: app.sync_text == "Watching for changes.", "sync done", timeout=180
         )
+
+
+async def test_image_hit_shows_the_picture(workbench: Workbench, tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    image = Image.new("RGB", (640, 200), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 640, 40), fill=(200, 30, 30))
+    draw.text((20, 90), "RECEIPT NUMBER 4471", fill="black", font_size=40)
+    image.save(folder / "receipt.png")
+    workbench.add_folder(folder)
+    workbench.ingest()
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2", *"receipt number", "enter")
+        await until(pilot, lambda: "▀" in static_text(app, "#preview"), "picture in the preview")
+        assert "receipt.png" in static_text(app, "#preview")

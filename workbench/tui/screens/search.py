@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from workbench.core.search import format_locator
 from workbench.errors import WorkbenchError
-from workbench.tui.widgets.preview import preview_text
+from workbench.tui.widgets.preview import image_blocks, preview_text
 from workbench.tui.widgets.status import SyncStatus
 
 
@@ -25,6 +27,13 @@ def short_path(path: str, folders: list[str]) -> str:
         if path.startswith(folder.rstrip(os.sep) + os.sep):
             return os.path.join(os.path.basename(folder), os.path.relpath(path, folder))
     return path
+
+
+class PreviewReady(Message):
+    def __init__(self, path: str, content: Text) -> None:
+        super().__init__()
+        self.path = path
+        self.content = content
 
 
 class SearchFinished(Message):
@@ -109,12 +118,33 @@ class SearchScreen(Screen[None]):
             )
         else:
             preview.update(self._preview(message.results[0]))
+            if message.results[0].kind == "image":
+                self.render_picture(message.results[0])
             table.focus()
 
     @on(DataTable.RowHighlighted, "#results")
     def preview(self, event: DataTable.RowHighlighted) -> None:
         if 0 <= event.cursor_row < len(self.results):
-            self.query_one("#preview", Static).update(self._preview(self.results[event.cursor_row]))
+            result = self.results[event.cursor_row]
+            self.query_one("#preview", Static).update(self._preview(result))
+            if result.kind == "image":
+                self.render_picture(result)
+
+    @work(thread=True, exclusive=True, group="picture")
+    def render_picture(self, result: Any) -> None:
+        picture = image_blocks(Path(result.path))
+        if picture is not None:
+            text = self._preview(result)
+            self.post_message(PreviewReady(result.path, picture + Text("\n") + text))
+
+    @on(PreviewReady)
+    def show_picture(self, message: PreviewReady) -> None:
+        table = self.query_one("#results", DataTable)
+        current = (
+            self.results[table.cursor_row] if 0 <= table.cursor_row < len(self.results) else None
+        )
+        if current is not None and current.path == message.path:
+            self.query_one("#preview", Static).update(message.content)
 
     def _preview(self, result: Any) -> Any:
         folders = self.app.workbench.folders()  # type: ignore[attr-defined]
