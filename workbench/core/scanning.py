@@ -205,30 +205,15 @@ def _walk(
             continue
         if rules.ignores_file(entry.name, entry.path):
             continue
-        yield _file_entry(entry, folder, is_link)
+        scanned = scan_file(entry.path, folder, is_link)
+        if scanned is not None:
+            yield scanned
 
 
-def _file_entry(entry: os.DirEntry[str], folder: str, is_link: bool) -> ScanEntry:
-    try:
-        info = entry.stat(follow_symlinks=True)
-    except FileNotFoundError:
-        if is_link:
-            return ScanEntry(entry.path, folder, 0, 0, "broken symbolic link (its target is gone)")
-        return ScanEntry(entry.path, folder, 0, 0, "vanished while scanning")
-    except OSError as exc:
-        if is_link and getattr(exc, "errno", None) == 40:  # ELOOP
-            return ScanEntry(entry.path, folder, 0, 0, "symbolic link loop")
-        return ScanEntry(entry.path, folder, 0, 0, f"cannot read: {exc.strerror or exc}")
-    if not stat.S_ISREG(info.st_mode):
-        return ScanEntry(
-            entry.path, folder, 0, info.st_mtime_ns, "not a regular file (device, pipe or socket)"
-        )
-    return ScanEntry(entry.path, folder, info.st_size, info.st_mtime_ns)
-
-
-def scan_file(path: str, folder: str) -> ScanEntry | None:
-    """The ScanEntry of one file (a watcher event's path); None if it is gone."""
-    is_link = os.path.islink(path)
+def scan_file(path: str, folder: str, is_link: bool | None = None) -> ScanEntry | None:
+    """The ScanEntry of one file; None if it is gone. ``is_link`` saves an lstat if known."""
+    if is_link is None:
+        is_link = os.path.islink(path)
     try:
         info = os.stat(path)
     except FileNotFoundError:
