@@ -271,3 +271,17 @@ def test_extractor_version_bump_reextracts_only_that_kind(
     assert report["files"]["unchanged"] == 2
     assert report["chunks"]["embedded"] == 0  # same chunk texts: vectors come from the cache
     assert workbench.store.file_records()[str(library / "code" / "fib.py")].extractor_version == "2"
+
+
+def test_library_from_an_older_version_gains_new_columns(tmp_path: Path, embedder: Any) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    from workbench.core.store import FILES_SCHEMA, Store
+
+    db_dir = tmp_path / "old.lancedb"
+    old_schema = pa.schema([f for f in FILES_SCHEMA if f.name != "meta"])
+    lancedb.connect(str(db_dir)).create_table("files", schema=old_schema)
+    store = Store(db_dir, embedder.dim)
+    assert "meta" in store.files.schema.names
+    assert store.file_records() == {}

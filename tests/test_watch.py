@@ -290,3 +290,22 @@ def test_ingest_hands_off_with_a_running_watcher(watched: Running, library: Path
     report = other.ingest()  # waits for the watcher's batch if one is in flight
     assert not report.interrupted
     assert str(library / "handoff.txt") in indexed_paths(watched.workbench)
+
+
+def test_index_compaction_waits_for_idle_time(workbench: Workbench, library: Path) -> None:
+    workbench.add_folder(library)
+    workbench.ingest()  # builds the full-text index
+    running = Running(workbench)
+    running.watcher.idle_optimize_s = 0.5
+    running.start()
+    try:
+        note = library / "idle.md"
+        note.write_text("# Idle\n\nIndexed now, compacted when the folder is quiet.\n")
+        running.wait_for(note, "new")
+        chunks = workbench.store.chunks
+        assert chunks.index_stats("text_idx").num_unindexed_rows > 0  # searchable already
+        assert workbench.search("compacted quiet", k=1, mode="text")[0].path == str(note)
+        running.wait_until(lambda: "optimized" in running.kinds(), "idle optimize")
+        assert chunks.index_stats("text_idx").num_unindexed_rows == 0
+    finally:
+        running.stop()

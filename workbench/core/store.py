@@ -27,6 +27,9 @@ CHUNKS = "chunks"
 EMBEDDINGS = "embeddings"
 FOLDERS = "folders"
 SQL_BATCH = 400
+# Past these, a lazy index refresh (the watcher's, per batch) compacts and re-indexes.
+UNINDEXED_ROWS_LIMIT = 2000
+SMALL_FRAGMENTS_LIMIT = 64
 
 FILES_SCHEMA = pa.schema(
     [
@@ -149,7 +152,7 @@ class Store:
                 EMBEDDINGS: embeddings_schema(self.dim),
                 FOLDERS: FOLDERS_SCHEMA,
             }[name]
-            table = self.db.create_table(name, schema=schema, exist_ok=True)
+            table = self._open_or_create(name, schema)
             stored = table.schema.field("vector").type if "vector" in schema.names else None
             if stored is not None and stored != schema.field("vector").type:
                 raise WorkbenchError(
@@ -160,6 +163,22 @@ class Store:
                 )
             self._tables[name] = table
         return self._tables[name]
+
+    def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
+        """Open table ``name``, adding columns a newer Workbench expects; create it if missing.
+
+        Columns are only ever added (as nulls for old rows), so a library made by an older
+        version keeps working and is never rebuilt.
+        """
+        try:
+            table = self.db.open_table(name)
+        except ValueError:  # not created yet
+            return self.db.create_table(name, schema=schema, exist_ok=True)
+        missing = [f for f in schema if f.name not in table.schema.names]
+        if missing:
+            with self.writing(timeout=30):
+                table.add_columns([pa.field(f.name, f.type) for f in missing])
+        return table
 
     @property
     def files(self) -> Any:
@@ -232,8 +251,6 @@ class Store:
     def upsert_files(self, records: Sequence[FileRecord]) -> None:
         if not records:
             return
-        if "meta" not in self.files.schema.names:  # a library made before the column existed
-            self.files.add_columns(pa.field("meta", pa.string()))
         rows = pa.Table.from_pylist([record.__dict__ for record in records], FILES_SCHEMA)
         (
             self.files.merge_insert("path")
@@ -341,19 +358,35 @@ class Store:
         self.embeddings.merge_insert("key").when_not_matched_insert_all().execute(rows)
 
     # -- indexes and housekeeping -----------------------------------------------------------
-    def refresh_indexes(self) -> None:
-        """Bring the full-text index up to date and compact small fragments."""
+    def refresh_indexes(self, force: bool = True) -> bool:
+        """Bring the full-text index up to date and compact small fragments.
+
+        Searches already see rows the index has not absorbed yet (LanceDB scans them flat),
+        so with ``force=False`` this only runs once enough has piled up; the watcher uses
+        that per batch, and a forced refresh when idle. Returns whether it ran.
+        """
         chunks = self.chunks
         names = {index.name for index in chunks.list_indices()}
         if not any("text" in name for name in names):
             if chunks.count_rows() == 0:
-                return
+                return False
             from lancedb.index import FTS, BTree
 
             chunks.create_index("text", config=FTS(with_position=False))
             chunks.create_index("path", config=BTree())
+            return True
+        if not force and not self._index_lagging(chunks, names):
+            return False
         for table in (self.files, chunks, self.embeddings):
             table.optimize(cleanup_older_than=timedelta(minutes=10))
+        return True
+
+    @staticmethod
+    def _index_lagging(chunks: Any, names: set[str]) -> bool:
+        text_index = next(name for name in names if "text" in name)
+        unindexed = chunks.index_stats(text_index).num_unindexed_rows
+        small_fragments = chunks.stats()["fragment_stats"]["num_small_fragments"]
+        return bool(unindexed >= UNINDEXED_ROWS_LIMIT or small_fragments >= SMALL_FRAGMENTS_LIMIT)
 
     def version(self) -> int:
         return int(self.chunks.version)

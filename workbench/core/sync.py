@@ -142,11 +142,13 @@ class Syncer:
         on_progress: Callable[[SyncProgress], None] = lambda progress: None,
         should_stop: Callable[[], bool] = lambda: False,
         lock_timeout: float = 0.0,
+        optimize: bool = True,
     ) -> SyncReport:
         """Sync ``scope`` (files or folders inside ``folders``; all of ``folders`` when None).
 
         A path in ``scope`` that no longer exists has its index rows purged, so a watcher can
-        pass the paths its events named, whatever happened to them.
+        pass the paths its events named, whatever happened to them. ``optimize=False`` leaves
+        index compaction for later unless a lot has piled up (searches see new rows anyway).
         """
         started = time.perf_counter()
         report = SyncReport()
@@ -183,7 +185,7 @@ class Syncer:
                 )
             if report.changes:
                 on_progress(SyncProgress("finish", len(todo), len(todo)))
-                self.store.refresh_indexes()
+                self.store.refresh_indexes(force=optimize)
         report.seconds = time.perf_counter() - started
         return report
 

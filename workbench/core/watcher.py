@@ -87,6 +87,8 @@ class LibraryWatcher:
         self._watches: dict[str, Any] = {}
         self._missing: set[str] = set()
         self._observer: Any = None
+        self._unoptimized = False  # batches whose index compaction was left for idle time
+        self.idle_optimize_s = 30.0
 
     # -- control ------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -126,6 +128,7 @@ class LibraryWatcher:
         first_at = last_at = 0.0
         events = 0
         next_folder_check = time.monotonic() + self.poll_folders_s
+        idle_since = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
             if pending:
@@ -155,6 +158,10 @@ class LibraryWatcher:
                     pending = batch  # the library was busy: try again after the next wait
                     first_at = last_at = time.monotonic()
                 events = 0
+            if pending or item is not None:
+                idle_since = now
+            elif self._unoptimized and now - idle_since >= self.idle_optimize_s:
+                self._optimize()
             if now >= next_folder_check:
                 self._update_watches(self.store.folders(), announce=True)
                 next_folder_check = time.monotonic() + self.poll_folders_s
@@ -200,10 +207,12 @@ class LibraryWatcher:
                 on_progress=self.on_progress,
                 should_stop=self._stop.is_set,
                 lock_timeout=10.0,
+                optimize=False,  # keeps save-to-searchable short; compaction waits for idle
             )
         except StoreLockedError as exc:
             self.on_event(WatchEvent("busy", {"message": exc.message}))
             return False
+        self._unoptimized = self._unoptimized or bool(report.changes)
         self.on_event(
             WatchEvent(
                 "batch",
@@ -217,6 +226,17 @@ class LibraryWatcher:
             )
         )
         return True
+
+    def _optimize(self) -> None:
+        """Compact and re-index what the batches left, while nothing else is happening."""
+        try:
+            with self.store.writing(timeout=0):
+                started = time.perf_counter()
+                self.store.refresh_indexes(force=True)
+        except StoreLockedError:
+            return  # someone is writing; try at the next idle moment
+        self._unoptimized = False
+        self.on_event(WatchEvent("optimized", {"seconds": round(time.perf_counter() - started, 3)}))
 
     # -- folders ------------------------------------------------------------------------------
     def _update_watches(self, folders: list[str], announce: bool) -> None:
