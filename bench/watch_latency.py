@@ -52,12 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--edits", type=int, default=60)
     parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--background", type=int, default=5000, help="files already indexed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folder = root / "library"
         folder.mkdir()
-        for i in range(200):
+        for i in range(args.background):
             (folder / f"note-{i:03d}.txt").write_text(f"Background note {i} about topic {i % 17}.\n")
         home = root / "home"
         workbench = fresh_workbench(home)
@@ -101,6 +102,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "library_files": args.background,
                 "edits": args.edits,
                 "save_to_searchable_ms": summary(latencies),
                 "burst_files": args.burst,
