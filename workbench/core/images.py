@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,16 +84,22 @@ class ImageExtractor:
             return [], [], []
         from PIL import ImageOps
 
+        read = list(range(1, min(pages, self.max_pages) + 1))
+        capped = list(range(len(read) + 1, pages + 1))
+
+        def frames() -> Iterator[tuple[int, Any]]:
+            for number in read:
+                image.seek(number - 1)
+                # A phone photo taken sideways is turned upright; a copy, as seek moves on.
+                yield number, ImageOps.exif_transpose(image).copy()
+
         blocks: list[Block] = []
-        read: list[int] = []
-        for number in range(1, pages + 1):
-            if len(read) >= self.max_pages:
-                return blocks, read, list(range(number, pages + 1))
-            image.seek(number - 1)
-            upright = ImageOps.exif_transpose(image)  # a phone photo taken sideways
-            blocks.extend(self.ocr.read(upright, page=number if pages > 1 else None))
-            read.append(number)
-        return blocks, read, []
+        for _, frame_blocks in self.ocr.read_pages(frames()):
+            if pages == 1:  # a single picture has no pages
+                for block in frame_blocks:
+                    block.page = None
+            blocks.extend(frame_blocks)
+        return blocks, read, capped
 
 
 def open_image(data: bytes) -> Any:

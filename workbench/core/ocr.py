@@ -6,10 +6,14 @@ Tesseract is unsure of are dropped, so a photo without text yields nothing rathe
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from workbench.core.documents import Block, EngineStatus, ExtractionError
@@ -94,6 +98,28 @@ class Ocr:
 
     def read(self, image: Any, page: int | None = None) -> list[Block]:
         """Paragraphs of text in a PIL image, each with its box in the image's pixels."""
+        with one_thread_per_tesseract():
+            return self._read(image, page)
+
+    def read_pages(self, pages: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, list[Block]]]:
+        """(page number, paragraphs) for each (page number, image), in order.
+
+        Pages are read by one Tesseract process per core at a time; ``pages`` is consumed
+        lazily, so only a few rendered pages are held in memory.
+        """
+        workers = max(1, os.cpu_count() or 1)
+        with one_thread_per_tesseract(), ThreadPoolExecutor(workers) as pool:
+            running: deque[tuple[int, Future[list[Block]]]] = deque()
+            for number, image in pages:
+                running.append((number, pool.submit(self._read, image, number)))
+                if len(running) > workers:
+                    done, future = running.popleft()
+                    yield done, future.result()
+            while running:
+                done, future = running.popleft()
+                yield done, future.result()
+
+    def _read(self, image: Any, page: int | None) -> list[Block]:
         import pytesseract
 
         prepared, scale = _prepare(image)
@@ -109,6 +135,23 @@ class Ocr:
         except pytesseract.TesseractError as exc:
             raise ExtractionError(f"Tesseract failed: {exc.message or exc}") from exc
         return list(_paragraphs(data, scale, page))
+
+
+@contextlib.contextmanager
+def one_thread_per_tesseract() -> Iterator[None]:
+    """Run Tesseract single-threaded (OMP_THREAD_LIMIT=1) unless the user chose otherwise.
+
+    Its OpenMP threads spin against each other on small machines: a page took 3.3 s with
+    them and 0.7 s without on 2 cores. Pages are run in parallel instead, as OCRmyPDF does.
+    """
+    if "OMP_THREAD_LIMIT" in os.environ:
+        yield
+        return
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # read by the tesseract processes started meanwhile
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_THREAD_LIMIT", None)
 
 
 def _prepare(image: Any) -> tuple[Any, float]:

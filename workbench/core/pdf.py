@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,16 @@ class PdfExtractor:
             metadata["ocr_capped"] = capped
         blocks: list[Block] = []
         blank: list[int] = []
-        for number, image in render_pages(data, todo):
-            if image is None:
-                blank.append(number)
-                continue
-            for block in self.ocr.read(image, page=number):
+
+        def inked() -> Iterator[tuple[int, Any]]:
+            for number, image in render_pages(data, todo):
+                if image is None:
+                    blank.append(number)
+                else:
+                    yield number, image
+
+        for _, page_blocks in self.ocr.read_pages(inked()):
+            for block in page_blocks:
                 block.region = None  # pixels of our rendering: no use to a reader
                 blocks.append(block)
         metadata["ocr_pages"] = [number for number in todo if number not in blank]
