@@ -28,7 +28,13 @@ class Block:
 
 @dataclass
 class Extraction:
-    """The text of one file, in blocks, with its kind and metadata."""
+    """The text of one file, in blocks, with its kind and metadata.
+
+    ``metadata`` is kept as JSON on the file's row. `workbench doctor` reads these keys when
+    present: ``text_chars`` (characters of the file's own text; 0 means none was found),
+    ``ocr_pages``, ``ocr_capped`` and ``ocr_missing`` (page numbers read by OCR, left out over
+    the page cap, left out for want of an engine) and ``missing`` (names of missing engines).
+    """
 
     kind: str
     blocks: list[Block]
