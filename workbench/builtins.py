@@ -30,3 +30,13 @@ def register_embedders(register: Callable[[str, Callable[[], Any]], None]) -> No
         return MiniLMEmbedder()
 
     register("minilm-l6-int8", minilm)
+
+
+@hookimpl
+def register_backends(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    def llama_cpp() -> Any:
+        from workbench.backends.llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend()
+
+    register("llama-cpp", llama_cpp)

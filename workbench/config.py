@@ -83,14 +83,17 @@ class Settings:
     seed: int = 42
     """Random seed for sampling when temperature is above 0."""
 
+    repeat_penalty: float = 1.1
+    """Penalty on recently generated tokens; above 1 keeps small models out of loops."""
+
     answer_k: int = 6
     """How many retrieved chunks `workbench ask` considers as sources (`--k` overrides)."""
 
-    min_relevance: float = 0.3
+    min_relevance: float = 0.4
     """`ask` declines without calling the model when no retrieved chunk reaches this cosine
     similarity to the question (0-1)."""
 
-    support_threshold: float = 0.5
+    support_threshold: float = 0.55
     """An answer sentence scoring below this against its sources is flagged unsupported (0-1)."""
 
     scan_model_caches: bool = True
@@ -135,6 +138,29 @@ class Settings:
             raise WorkbenchError("max_file_mb must be positive.", "Bad config")
         if self.ocr_max_pages < 0:
             raise WorkbenchError("ocr_max_pages must be 0 (no OCR) or more.", "Bad config")
+        self.validate_chat()
+
+    def validate_chat(self) -> None:
+        """Checks the chat settings; normalises ``gpu_layers`` to "auto" or an int."""
+        layers = str(self.gpu_layers).strip().lower()
+        if layers != "auto" and not layers.lstrip("-").isdigit():
+            raise WorkbenchError(
+                f'gpu_layers must be "auto" or a number of layers, not {self.gpu_layers!r}.',
+                "Bad config",
+            )
+        self.gpu_layers = layers if layers == "auto" else int(layers)
+        if self.context_size < 512:
+            raise WorkbenchError(
+                f"context_size must be at least 512 tokens, not {self.context_size}.", "Bad config"
+            )
+        if self.threads < 0 or self.max_answer_tokens < 1 or self.answer_k < 1:
+            raise WorkbenchError(
+                "threads must be 0 or more; max_answer_tokens and answer_k at least 1.",
+                "Bad config",
+            )
+        for name in ("min_relevance", "support_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise WorkbenchError(f"{name} must be between 0 and 1.", "Bad config")
 
     @property
     def max_file_bytes(self) -> int:

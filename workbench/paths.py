@@ -37,6 +37,16 @@ class Paths:
     def plugins_dir(self) -> Path:
         return self.config_dir / "plugins"
 
+    @property
+    def models_dir(self) -> Path:
+        """GGUF files put here are listed by `workbench models list`."""
+        return self.data_dir / "models"
+
+    @property
+    def models_state_file(self) -> Path:
+        """The default chat model and the model files added with `workbench models add`."""
+        return self.data_dir / "models.json"
+
     def as_dict(self) -> dict[str, str]:
         return {
             "config_file": str(self.config_file),
@@ -45,10 +55,11 @@ class Paths:
             "library_db": str(self.db_dir),
             "cache_dir": str(self.cache_dir),
             "plugins_dir": str(self.plugins_dir),
+            "models_dir": str(self.models_dir),
         }
 
     def ensure(self) -> None:
-        for directory in (self.config_dir, self.data_dir, self.cache_dir):
+        for directory in (self.config_dir, self.data_dir, self.cache_dir, self.models_dir):
             directory.mkdir(parents=True, exist_ok=True)
 
 

@@ -314,3 +314,171 @@ class Workbench:
             "ocr_max_pages": self.settings.ocr_max_pages,
         }
         return report
+
+    # -- chat models and grounded answers -----------------------------------------------------
+    @functools.cached_property
+    def backends(self) -> dict[str, Any]:
+        """Chat backend factories by name (built-in llama.cpp, plus plugins)."""
+        from workbench.plugins import collect_named
+
+        return {name: factory for name, (factory, _) in collect_named(
+            self.plugins, "register_backends").items()}  # fmt: skip
+
+    def backend(self, name: str) -> Any:
+        """The backend called ``name``, created once per Workbench."""
+        cache = self.__dict__.setdefault("_backend_objects", {})
+        if name not in cache:
+            if name not in self.backends:
+                raise WorkbenchError(
+                    f"No chat backend named '{name}'. Installed: {', '.join(sorted(self.backends))}"
+                    ". Install the plugin that provides it, or pick another model.",
+                    title="Unknown backend",
+                )
+            cache[name] = self.backends[name]()
+        return cache[name]
+
+    def models(self) -> list[Any]:
+        """Every chat model Workbench can run, the default one marked, read from GGUF headers."""
+        from workbench.core.models import ModelState, discover
+
+        state = ModelState.load(self.paths.models_state_file)
+        models = discover(
+            self.paths.models_dir, state.added or [], scan_caches=self.settings.scan_model_caches
+        )
+        default = self._default_model_name(state)
+        for model in models:
+            model.default = model.name.lower() == default.lower()
+        return models
+
+    def _default_model_name(self, state: Any) -> str:
+        from workbench.core.models import BUNDLED_NAME
+
+        return self.settings.chat_model or state.default or BUNDLED_NAME
+
+    def model(self, name: str | None = None) -> Any:
+        """The ModelInfo for ``name`` (a model name or a .gguf path), or the default model."""
+        from workbench.core.models import ModelState, find
+
+        models = self.models()
+        wanted = name or self._default_model_name(ModelState.load(self.paths.models_state_file))
+        model = find(models, wanted)
+        if model.error:
+            raise WorkbenchError(
+                f"The model '{model.name}' cannot be used: {model.error}", "Model unusable"
+            )
+        return model
+
+    def use_model(self, name: str) -> Any:
+        """Make ``name`` the default chat model (remembered across runs)."""
+        from workbench.core.models import ModelState
+
+        model = self.model(name)
+        state = ModelState.load(self.paths.models_state_file)
+        state.default = model.name
+        state.save(self.paths.models_state_file)
+        model.default = True
+        return model
+
+    def add_model(self, path: str | os.PathLike[str]) -> Any:
+        """Register a GGUF file where it is (nothing is copied); returns its ModelInfo."""
+        from workbench.core.gguf import read_header
+        from workbench.core.models import ModelState
+
+        file = Path(path).expanduser().absolute()
+        if not file.is_file():
+            raise WorkbenchError(
+                f"{file} is not a file. Give the path of a .gguf model file.", "Cannot add model"
+            )
+        read_header(file)  # refuses anything that is not a readable GGUF, with the reason
+        state = ModelState.load(self.paths.models_state_file)
+        if str(file) not in (state.added or []):
+            state.added = [*(state.added or []), str(file)]
+            state.save(self.paths.models_state_file)
+        return next(m for m in self.models() if os.path.realpath(m.path) == os.path.realpath(file))
+
+    def chat_model(self, name: str | None = None) -> Any:
+        """The loaded chat model (loaded once per process, then reused)."""
+        model = self.model(name)
+        return self.backend(model.backend).load(model, self.settings)
+
+    @functools.cached_property
+    def answer_log(self) -> Any:
+        from workbench.core.answers import AnswerLog
+
+        return AnswerLog(self.store)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        model: str | None = None,
+        on_token: Callable[[str], None] = lambda text: None,
+        on_progress: Callable[[Any], None] = lambda progress: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> dict[str, Any]:
+        """Answer ``question`` from the library with checked citations; the answer is logged.
+
+        Returns the `workbench ask --json` record. Declines, without running the model, when
+        nothing retrieved is relevant enough.
+        """
+        from workbench.core.answers import build_record, new_answer_id
+        from workbench.core.chat import ChatParams
+        from workbench.core.models import file_sha256
+        from workbench.core.rag import AskProgress, answer_question, retrieve
+
+        started = time.perf_counter()
+        if not question.strip():
+            raise WorkbenchError("The question is empty. Type a question to ask.", "Bad question")
+        if self.store.chunk_count() == 0:
+            raise WorkbenchError(
+                "The library is empty, so there is nothing to answer from. Add a folder with "
+                "`workbench add PATH` and run `workbench ingest`.",
+                "Nothing to ask",
+            )
+        chosen = self.model(model)
+        backend = self.backend(chosen.backend)
+        settings = self.settings
+        k = k or settings.answer_k
+        on_progress(AskProgress("retrieve"))
+        retrieval = retrieve(
+            self.store, self.embedder, question, k=k, rrf_k=settings.rrf_k,
+            vector_cache=self.__dict__.setdefault("_window_vectors", {}),
+        )  # fmt: skip
+        params = ChatParams(
+            max_tokens=settings.max_answer_tokens, temperature=settings.temperature,
+            seed=settings.seed, repeat_penalty=settings.repeat_penalty,
+        )  # fmt: skip
+        answer = answer_question(
+            question, retrieval, lambda: backend.load(chosen, settings), params, self.embedder,
+            min_relevance=settings.min_relevance, support_threshold=settings.support_threshold,
+            on_token=on_token, on_progress=on_progress, should_stop=should_stop, started=started,
+        )  # fmt: skip
+        used = answer.completion is not None
+        record = build_record(
+            answer,
+            answer_id=new_answer_id(),
+            model=chosen,
+            model_sha256=file_sha256(chosen.path, self.paths.cache_dir / "model-hashes.json")
+            if used
+            else None,
+            backend=backend.name,
+            index_version=self.store.version(),
+            params={
+                "k": k, **params.__dict__, "context_size": settings.context_size,
+                "threads": settings.threads, "gpu_layers": settings.gpu_layers,
+                "min_relevance": settings.min_relevance,
+                "support_threshold": settings.support_threshold, "runtime": backend.describe(),
+            },
+            total_ms=(time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+        self.answer_log.add(record)
+        return record
+
+    def answers(self, limit: int | None = 20) -> list[dict[str, Any]]:
+        """Logged answers, newest first."""
+        return self.answer_log.recent(limit)
+
+    def answer(self, answer_id: str) -> dict[str, Any]:
+        """The full logged record of one answer (an id or a unique prefix of one)."""
+        return self.answer_log.get(answer_id)

@@ -39,7 +39,7 @@ class WorkbenchGroup(typer.core.TyperGroup):
 
 def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     """The Typer app; plugins add commands through ``register_commands``."""
-    from workbench.cli import doctor, eval_cmd, library, watch
+    from workbench.cli import ask, doctor, eval_cmd, library, models, watch
 
     app = typer.Typer(
         name="workbench",
@@ -54,6 +54,8 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     watch.register(app)
     eval_cmd.register(app)
     doctor.register(app)
+    ask.register(app)
+    models.register(app)
     if plugin_manager is not None:
         plugin_manager.hook.register_commands(cli=app)
     return app

@@ -1,0 +1,280 @@
+"""The llama.cpp chat backend (llama-cpp-python), with a process-wide model cache.
+
+A model is loaded once per process for a given (file, context size, threads, GPU layers) and
+reused by every request after that: loading is the slow part, never done per request.
+Generation drives ``Llama.eval`` and ``Llama.generate`` directly, so the per-token work in
+Python is a sample, a detokenize and the ``on_token`` call, and the prompt's timing is
+measured apart from the first token's. A prompt prefix already in the KV cache (the system
+prompt of the previous request) is not evaluated again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.core.chat import ChatParams, Completion
+from workbench.errors import WorkbenchError
+
+NAME = "llama-cpp"
+_CACHE: dict[tuple[str, int, int, int], LlamaCppModel] = {}
+_CACHE_LOCK = threading.Lock()
+_STATS = {"loads": 0}
+
+
+def gpu_offload_supported() -> bool:
+    """Whether this llama-cpp-python build can offload layers to a GPU (CUDA, Metal, ...)."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def resolve_gpu_layers(setting: int | str) -> int:
+    """``"auto"``: every layer (-1) when the build supports GPU offload, else 0 (CPU)."""
+    if str(setting).strip().lower() == "auto":
+        return -1 if gpu_offload_supported() else 0
+    return int(setting)
+
+
+def resolve_threads(setting: int) -> int:
+    return setting if setting > 0 else max(1, os.cpu_count() or 1)
+
+
+class LlamaCppBackend:
+    """Runs local GGUF models; see ``load``."""
+
+    name = NAME
+
+    def load(self, model: Any, settings: Any) -> LlamaCppModel:
+        """The loaded model, from the process-wide cache when it was loaded before."""
+        return load_model(
+            model.path,
+            name=model.name,
+            context_size=min(settings.context_size, model.context or settings.context_size),
+            threads=resolve_threads(settings.threads),
+            gpu_layers=resolve_gpu_layers(settings.gpu_layers),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        import llama_cpp
+
+        return {
+            "name": NAME,
+            "version": llama_cpp.__version__,
+            "gpu_offload": gpu_offload_supported(),
+            "loads": _STATS["loads"],
+            "cached": len(_CACHE),
+        }
+
+
+def load_model(
+    path: str, *, name: str, context_size: int, threads: int, gpu_layers: int
+) -> LlamaCppModel:
+    """Load (once per process) the GGUF at ``path`` with these runtime settings."""
+    key = (os.path.realpath(path), context_size, threads, gpu_layers)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            cached.last_load_ms = 0.0
+            return cached
+        started = time.perf_counter()
+        import llama_cpp
+
+        try:
+            llm = llama_cpp.Llama(
+                model_path=path,
+                n_ctx=context_size,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise WorkbenchError(
+                f"llama.cpp could not load {path}: {exc}. Check that the file is a complete GGUF "
+                "chat model of an architecture this llama-cpp-python supports "
+                "(`workbench models list` shows what its header says).",
+                title="Model failed to load",
+            ) from exc
+        model = LlamaCppModel(name, path, llm, gpu_layers=gpu_layers, threads=threads)
+        model.last_load_ms = (time.perf_counter() - started) * 1000
+        _CACHE[key] = model
+        _STATS["loads"] += 1
+        return model
+
+
+def cache_stats() -> dict[str, int]:
+    """How many loads this process did and how many models it holds."""
+    return {"loads": _STATS["loads"], "cached": len(_CACHE)}
+
+
+@dataclass
+class LlamaCppModel:
+    """One loaded GGUF model; ``chat`` is serialised, since a llama.cpp context is not
+    thread-safe."""
+
+    name: str
+    path: str
+    llm: Any
+    gpu_layers: int = 0
+    threads: int = 1
+    last_load_ms: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _formatter: Any = field(default=None, repr=False)
+
+    @property
+    def context_size(self) -> int:
+        return int(self.llm.n_ctx())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= max_tokens:
+            return text
+        return self.llm.detokenize(tokens[: max(0, max_tokens)]).decode("utf-8", errors="ignore")
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        return len(self._render(messages)[0])
+
+    def _render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """Prompt tokens for ``messages`` through the model's own chat template, and its stops."""
+        if self._formatter is None:
+            self._formatter = _chat_formatter(self.llm)
+        response = self._formatter(messages=messages)
+        tokens = self.llm.tokenize(
+            response.prompt.encode("utf-8"), add_bos=not response.added_special, special=True
+        )
+        stops = response.stop if isinstance(response.stop, list) else [response.stop or ""]
+        return tokens, [s for s in stops if s]
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        params: ChatParams,
+        *,
+        on_token: Callable[[str], None] = lambda text: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Completion:
+        started = time.perf_counter()
+        with self._lock:
+            tokens, stops = self._render(messages)
+            room = self.context_size - len(tokens)
+            if room < 1:
+                raise WorkbenchError(
+                    f"The prompt takes {len(tokens)} tokens, more than the model's context of "
+                    f"{self.context_size}. Ask with fewer sources (--k) or raise context_size.",
+                    title="Prompt too long",
+                )
+            prompt_started = time.perf_counter()
+            self._eval_prompt(tokens)
+            prompt_ms = (time.perf_counter() - prompt_started) * 1000
+            text, count, first_at, last_at, reason = self._decode(
+                tokens, min(params.max_tokens, room), params, stops + params.stop, on_token,
+                should_stop,
+            )  # fmt: skip
+        first_token_ms = ((first_at or time.perf_counter()) - started) * 1000
+        return Completion(
+            text=text,
+            prompt_tokens=len(tokens),
+            completion_tokens=count,
+            prompt_ms=prompt_ms,
+            first_token_ms=first_token_ms,
+            generate_ms=((last_at - first_at) * 1000) if first_at and last_at else 0.0,
+            finish_reason=reason,
+            load_ms=self.last_load_ms,
+        )
+
+    def _eval_prompt(self, tokens: list[int]) -> None:
+        """Evaluate the prompt, reusing the KV cache for a prefix shared with the last one."""
+        llm = self.llm
+        reusable = 0
+        if not (getattr(llm, "_is_recurrent", True) or getattr(llm, "_is_hybrid", True)):
+            previous = llm.input_ids[: llm.n_tokens]
+            limit = min(len(previous), len(tokens) - 1)  # evaluate at least one: fresh logits
+            while reusable < limit and previous[reusable] == tokens[reusable]:
+                reusable += 1
+        if reusable == 0:
+            llm.reset()
+        llm.n_tokens = reusable  # eval() drops the KV cache beyond this point
+        llm.eval(tokens[reusable:])
+
+    def _decode(
+        self,
+        tokens: list[int],
+        max_tokens: int,
+        params: ChatParams,
+        stops: list[str],
+        on_token: Callable[[str], None],
+        should_stop: Callable[[], bool],
+    ) -> tuple[str, int, float | None, float | None, str]:
+        import llama_cpp
+
+        llm = self.llm
+        if params.temperature > 0:
+            llm.set_seed(params.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        vocab = llm._model.vocab
+        pieces: list[str] = []
+        count, first_at, last_at, reason = 0, None, None, "length"
+        # The prompt is already evaluated, so generate() samples its first token at once.
+        generator = llm.generate(tokens, temp=params.temperature, top_k=40, top_p=0.95,
+                                 min_p=0.05, repeat_penalty=params.repeat_penalty)  # fmt: skip
+        with contextlib.closing(generator):
+            for token in generator:
+                last_at = time.perf_counter()
+                first_at = first_at or last_at
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    reason = "stop"
+                    break
+                count += 1
+                piece = decoder.decode(llm.detokenize([token]))
+                if piece:
+                    pieces.append(piece)
+                    on_token(piece)
+                if stops and _hit_stop(pieces, stops):
+                    reason = "stop"
+                    break
+                if count >= max_tokens:
+                    break
+                if should_stop():
+                    reason = "cancelled"
+                    break
+        text = "".join(pieces)
+        for stop in stops:
+            if stop in text:
+                text = text[: text.index(stop)]
+        return text, count, first_at, last_at, reason
+
+
+def _hit_stop(pieces: list[str], stops: list[str]) -> bool:
+    tail = "".join(pieces[-8:])
+    return any(stop in tail for stop in stops)
+
+
+def _chat_formatter(llm: Any) -> Any:
+    """The model's own chat template (GGUF metadata), as llama-cpp-python renders it."""
+    from llama_cpp import llama_chat_format
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise WorkbenchError(
+            "This model has no chat template in its GGUF metadata, so it is most likely a base "
+            "model, not an instruction-tuned chat model. Choose a chat model with "
+            "`workbench models use NAME`.",
+            title="Not a chat model",
+        )
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+        stop_token_ids=[eos],
+    )

@@ -1,0 +1,125 @@
+"""`workbench ask`: a grounded answer from the library, streamed, with checked citations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.output import console, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ask)
+
+
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="What to ask your library.")],
+    k: Annotated[
+        int | None, typer.Option("--k", "-k", min=1, max=50, help="Chunks to retrieve.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name (see `workbench models`).")
+    ] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Answer a question from your library with a local model, citing checked sources."""
+    workbench = get_workbench(ctx)
+    if json_ or not console.is_terminal:
+        record = workbench.ask(question, k=k, model=model)
+    else:
+        record = _ask_streaming(workbench, question, k, model)
+    if json_:
+        print_json(record)
+        return
+    print_answer(record)
+
+
+def _ask_streaming(workbench: Any, question: str, k: int | None, model: str | None) -> Any:
+    """Stream tokens into a live region, then replace it with the checked answer."""
+    from rich.live import Live
+    from rich.text import Text
+
+    streamed = Text()
+    status = {"retrieve": "Searching…", "load": "Loading model…", "generate": "", "check": ""}
+    with Live(
+        Text("Searching…", style="dim"),
+        console=console,
+        refresh_per_second=12,
+        transient=True,
+        vertical_overflow="visible",
+    ) as live:
+
+        def on_progress(progress: Any) -> None:
+            if status.get(progress.phase):
+                live.update(Text(status[progress.phase], style="dim"))
+
+        def on_token(piece: str) -> None:
+            streamed.append(piece)
+            live.update(streamed, refresh=False)
+
+        return workbench.ask(question, k=k, model=model, on_token=on_token, on_progress=on_progress)
+
+
+def print_answer(record: dict[str, Any]) -> None:
+    """The checked answer, what is not supported, the sources, and where the time went."""
+    from workbench.core.search import format_locator
+
+    console.print(_answer_text(record))
+    if record["declined"]:
+        console.print(
+            f"[dim]Best match relevance {record['best_relevance']:.2f}, below "
+            f"min_relevance {record['params']['min_relevance']:.2f}: the model was not asked.[/]"
+        )
+        console.print(f"[dim]answer {record['id']}[/]")
+        return
+    scored = [s for s in record["sentences"] if s["supported"] is not None]
+    supported = sum(bool(s["supported"]) for s in scored)
+    note = " · citations matched by Workbench (the model cited none)" * (
+        record["cited_by"] == "workbench" and bool(record["citations"])
+    )
+    console.print(
+        f"\n[bold]Groundedness {record['groundedness']:.2f}[/]: {supported} of {len(scored)} "
+        f"sentences supported by the sources{note}"
+    )
+    if record["unsupported"]:
+        console.print("[yellow]Not supported by the sources:[/]")
+        for sentence in record["unsupported"]:
+            console.print(f"  [yellow]![/] {sentence}", markup=False, highlight=False)
+    if record["citations"]:
+        console.print("Sources:")
+        for citation in record["citations"]:
+            where = format_locator(citation["locator"])
+            console.print(f"  [bold cyan][{citation['n']}][/] {citation['path']} [dim]{where}[/]")
+    console.print(f"[dim]{_timing_line(record)}[/]")
+
+
+def _answer_text(record: dict[str, Any]) -> Any:
+    """The answer with unsupported sentences in yellow."""
+    from rich.text import Text
+
+    from workbench.core.grounding import sentence_spans
+
+    answer = record["answer"]
+    spans = sentence_spans(answer)
+    if record["declined"] or len(spans) != len(record["sentences"]):
+        return Text(answer)
+    text = Text()
+    last = 0
+    for (start, end), sentence in zip(spans, record["sentences"], strict=True):
+        text.append(answer[last:start])
+        text.append(answer[start:end], style="yellow" if sentence["supported"] is False else "")
+        last = end
+    text.append(answer[last:])
+    return text
+
+
+def _timing_line(record: dict[str, Any]) -> str:
+    timings, usage = record["timings"], record["usage"]
+    return (
+        f"answer {record['id']} · {record['model']} ({record['backend']}) · retrieve "
+        f"{timings['retrieve_ms']:.0f} ms · first token {timings['first_token_ms'] / 1000:.2f} s"
+        f" · {usage['completion_tokens']} tokens at {timings['tokens_per_second']:.0f} tok/s"
+    )

@@ -1,0 +1,178 @@
+"""`workbench models` (list, use, add) and `workbench answers` (list, show)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.output import console, print_json
+
+models_app = typer.Typer(help="Chat models: list, choose the default, add GGUF files.")
+answers_app = typer.Typer(help="The answer log: every answer with its sources and timings.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+    app.add_typer(answers_app, name="answers")
+
+
+@models_app.callback(invoke_without_command=True)
+def models_default(ctx: typer.Context) -> None:
+    """Chat models: list, choose the default, add GGUF files."""
+    if ctx.invoked_subcommand is None:
+        list_models(ctx)
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Models in the models folder, added ones, and those found in LM Studio, Ollama and
+    Hugging Face caches, described from their GGUF headers (nothing is loaded)."""
+    workbench = get_workbench(ctx)
+    models = workbench.models()
+    if json_:
+        print_json({"models": [model.as_json() for model in models]})
+        return
+    from rich.table import Table
+
+    table = Table("", "name", "arch", "params", "quant", "context", "size", "source")
+    for model in models:
+        if model.error:
+            table.add_row("", model.name, f"[red]{model.error}[/]", "", "", "", "", model.source)
+            continue
+        table.add_row(
+            "*" if model.default else "",
+            model.name,
+            model.arch,
+            model.params_label,
+            model.quant,
+            str(model.context or "?"),
+            _size(model.size),
+            model.source,
+        )
+    console.print(table)
+    console.print(
+        f"[dim]* default. Put GGUF files in {workbench.paths.models_dir} or use "
+        "`workbench models add PATH`; choose with `workbench models use NAME`.[/]"
+    )
+
+
+@models_app.command("use")
+def use_model(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name from `workbench models list`.")],
+    json_: JsonFlag = False,
+) -> None:
+    """Make a model the default for `workbench ask` (remembered across runs)."""
+    workbench = get_workbench(ctx)
+    model = workbench.use_model(name)
+    if json_:
+        print_json({"default": model.name, "path": model.path})
+        return
+    console.print(f"Default chat model: [bold]{model.name}[/] ({model.path})")
+    if workbench.settings.chat_model and workbench.settings.chat_model != model.name:
+        console.print(
+            f"[yellow]Note:[/] the chat_model setting ({workbench.settings.chat_model}) in "
+            "config.toml or WORKBENCH_CHAT_MODEL overrides this choice until you remove it."
+        )
+
+
+@models_app.command("add")
+def add_model(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="A .gguf model file; it stays where it is.")],
+    json_: JsonFlag = False,
+) -> None:
+    """Register a GGUF model file (not copied; keep it where it is)."""
+    model = get_workbench(ctx).add_model(path)
+    if json_:
+        print_json(model.as_json())
+        return
+    console.print(
+        f"Added [bold]{model.name}[/]: {model.arch}, {model.params_label} parameters, "
+        f"{model.quant}, context {model.context}. Use it with `workbench models use {model.name}`"
+        f" or `workbench ask --model {model.name} ...`."
+    )
+
+
+@answers_app.callback(invoke_without_command=True)
+def answers_default(ctx: typer.Context) -> None:
+    """The answer log: every answer with its sources and timings."""
+    if ctx.invoked_subcommand is None:
+        list_answers(ctx)
+
+
+@answers_app.command("list")
+def list_answers(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")] = (
+        20
+    ),
+    json_: JsonFlag = False,
+) -> None:
+    """The latest answers: id, when, model, groundedness and question."""
+    rows = get_workbench(ctx).answers(limit)
+    if json_:
+        print_json({"answers": [_summary(row) for row in rows]})
+        return
+    if not rows:
+        console.print('No answers yet. Ask one with `workbench ask "..."`.')
+        return
+    from rich.table import Table
+
+    table = Table("id", "created", "model", "grounded", "question")
+    for row in rows:
+        grounded = "declined" if row["declined"] else f"{row['groundedness']:.2f}"
+        table.add_row(row["id"], _when(row["created"]), row["model"], grounded, row["question"])
+    console.print(table)
+
+
+@answers_app.command("show")
+def show_answer(
+    ctx: typer.Context,
+    answer_id: Annotated[str, typer.Argument(metavar="ID", help="Answer id (or its start).")],
+    json_: JsonFlag = False,
+) -> None:
+    """One logged answer in full: question, answer, checks, sources, model, timings."""
+    record = get_workbench(ctx).answer(answer_id)
+    if json_:
+        print_json(record)
+        return
+    from workbench.cli.ask import print_answer
+
+    console.print(f"[bold]Q:[/] {record['question']}", markup=True, highlight=False)
+    console.print(f"[dim]{record['created']} · index version {record['index_version']}[/]")
+    print_answer(record)
+    timings = record["timings"]
+    console.print(
+        "[dim]"
+        + " · ".join(f"{name} {value:g}" for name, value in timings.items())
+        + f" · model sha256 {record['model_sha256'] or '-'}[/]"
+    )
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "question": row["question"],
+        "created": _iso(row["created"]),
+        "model": row["model"],
+        "groundedness": row["groundedness"],
+        "declined": row["declined"],
+    }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
+
+
+def _size(size: int) -> str:
+    if size >= 2**30:
+        return f"{size / 2**30:.1f} GiB"
+    return f"{size / 2**20:.0f} MiB"

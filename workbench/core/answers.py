@@ -1,0 +1,157 @@
+"""The answer log: every answer, with what it was made from, in the library's LanceDB.
+
+One row per answer in the ``answers`` table. A few columns are kept apart for listing; the
+full record (the `workbench ask --json` contract plus the prompt, parameters, model file hash
+and index version) is stored as JSON, so any answer can be reproduced and audited later.
+Appends are not serialised by the library's write lock: asking works while `watch` or
+`ingest` writes the index.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from workbench.core.store import Store, sql_str
+from workbench.errors import WorkbenchError
+
+ANSWERS = "answers"
+ANSWERS_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("created", pa.float64()),
+        pa.field("question", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("groundedness", pa.float64()),
+        pa.field("declined", pa.bool_()),
+        pa.field("record", pa.string()),
+    ]
+)
+LIST_COLUMNS = ["id", "created", "question", "model", "groundedness", "declined"]
+
+
+def new_answer_id() -> str:
+    """Short, unique and roughly time-ordered: 8 hex digits of seconds, 4 random."""
+    return f"{int(time.time()):08x}{secrets.token_hex(2)}"
+
+
+class AnswerLog:
+    """Reads and appends answer records in ``store``'s database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._table: Any = None
+
+    @property
+    def table(self) -> Any:
+        if self._table is None:
+            self._table = self.store.db.create_table(ANSWERS, schema=ANSWERS_SCHEMA, exist_ok=True)
+        return self._table
+
+    def add(self, record: dict[str, Any]) -> None:
+        row = {
+            "id": record["id"],
+            "created": datetime.fromisoformat(record["created"]).timestamp(),
+            "question": record["question"],
+            "model": record["model"],
+            "groundedness": record["groundedness"],
+            "declined": record["declined"],
+            "record": json.dumps(record, ensure_ascii=False),
+        }
+        self.table.add(pa.Table.from_pylist([row], ANSWERS_SCHEMA))
+
+    def recent(self, limit: int | None = 20) -> list[dict[str, Any]]:
+        """Newest first: id, question, created (epoch seconds), model, groundedness, declined."""
+        rows = self.table.search().select(LIST_COLUMNS).limit(None).to_arrow().to_pylist()
+        rows.sort(key=lambda row: row["created"], reverse=True)
+        return rows[:limit] if limit else rows
+
+    def get(self, answer_id: str) -> dict[str, Any]:
+        """The full record of the answer whose id is (or starts with) ``answer_id``."""
+        wanted = answer_id.strip().lower()
+        if not wanted.isalnum():
+            raise WorkbenchError(
+                f"'{answer_id}' is not an answer id. See `workbench answers list`.",
+                "No such answer",
+            )
+        rows = (
+            self.table.search()
+            .where(f"id LIKE {sql_str(wanted + '%')}")
+            .select(["id", "record"])
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
+        if len(rows) > 1:
+            ids = ", ".join(sorted(row["id"] for row in rows)[:5])
+            raise WorkbenchError(
+                f"'{answer_id}' matches several answers ({ids}). Give more of the id.",
+                "Ambiguous answer id",
+            )
+        if not rows:
+            raise WorkbenchError(
+                f"No answer with id '{answer_id}'. See `workbench answers list`.", "No such answer"
+            )
+        record: dict[str, Any] = json.loads(rows[0]["record"])
+        return record
+
+
+def build_record(
+    answer: Any,
+    *,
+    answer_id: str,
+    model: Any,
+    model_sha256: str | None,
+    backend: str,
+    index_version: int,
+    params: dict[str, Any],
+    total_ms: float,
+) -> dict[str, Any]:
+    """The `ask --json` contract for ``answer`` (a ``rag.Answer``), plus what reproduces it."""
+    completion = answer.completion
+    report = answer.report
+    timings = {
+        "retrieve_ms": answer.retrieve_ms,
+        "load_ms": answer.load_ms,
+        "prompt_ms": completion.prompt_ms if completion else 0.0,
+        "first_token_ms": answer.first_token_ms,
+        "generate_ms": completion.generate_ms if completion else 0.0,
+        "tokens_per_second": completion.tokens_per_second if completion else 0.0,
+        "check_ms": answer.check_ms,
+        "total_ms": total_ms,
+    }
+    return {
+        "id": answer_id,
+        "created": datetime.now().astimezone().isoformat(timespec="milliseconds"),
+        "question": answer.question,
+        "answer": answer.text,
+        "citations": answer.citations,
+        "groundedness": round(report.groundedness, 4) if report else 0.0,
+        "unsupported": report.unsupported if report else [],
+        "declined": answer.declined,
+        "cited_by": answer.cited_by,
+        "model": model.name,
+        "model_sha256": model_sha256,
+        "model_path": model.path,
+        "backend": backend,
+        "index_version": index_version,
+        "params": params,
+        "usage": {
+            "prompt_tokens": completion.prompt_tokens if completion else 0,
+            "completion_tokens": completion.completion_tokens if completion else 0,
+        },
+        "timings": {name: round(value, 2) for name, value in timings.items()},
+        "finish_reason": completion.finish_reason if completion else "declined",
+        "best_relevance": round(answer.best_relevance, 4),
+        "sentences": [s.as_json() for s in report.sentences] if report else [],
+        "sources": [
+            {"n": s.n, "path": s.path, "locator": s.locator, "relevance": round(s.relevance, 4)}
+            for s in answer.sources
+        ],
+        "messages": answer.messages,
+    }

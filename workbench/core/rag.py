@@ -1,0 +1,281 @@
+"""Grounded answers: retrieve, decide whether the library can answer, pack numbered sources
+into the model's window, stream the answer, then check and fix its citations.
+
+The model is never asked when retrieval finds nothing relevant enough: the answer says so
+instead. After generation every sentence is checked against the sources (``grounding.py``);
+citation numbers that name no source are dropped, a supported sentence cites the source
+that supports it, and an unsupported one cites nothing and is reported in ``unsupported``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.core.chat import ChatModel, ChatParams, Completion
+from workbench.core.grounding import (
+    GroundingReport,
+    Passage,
+    check_answer,
+    prepare_passages,
+    relevance,
+    sentence_spans,
+    strip_citations,
+)
+from workbench.core.search import SearchResult, search
+from workbench.core.store import Store, sql_in
+
+SYSTEM_PROMPT = (
+    "You answer questions from the provided sources only. Answer in one or two sentences and "
+    "cite the source number like [1]."
+)
+SOURCE_MARGIN = 0.12  # sources this far below the best one are left out of the prompt
+PROMPT_RESERVE = 16  # tokens kept free besides the answer, for the template's edges
+MIN_SOURCE_TOKENS = 48  # a source cut shorter than this is not worth including
+DECLINE_TEXT = (
+    "I could not find anything in your library that answers this, so I will not guess. "
+    "Try other words, or check that the right folders are indexed (`workbench status`)."
+)
+_CITATION = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_LIST_PREFIX = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")
+
+
+@dataclass
+class Source:
+    """A retrieved chunk offered to the model as source number ``n``."""
+
+    n: int
+    id: str
+    path: str
+    locator: dict[str, Any]
+    text: str
+    relevance: float
+    passage: Passage
+
+    def as_citation(self) -> dict[str, Any]:
+        return {"n": self.n, "path": self.path, "locator": self.locator, "text": self.text}
+
+
+@dataclass
+class AskProgress:
+    """Reported to ``on_progress``: retrieve, load, prompt, generate, check."""
+
+    phase: str
+
+
+@dataclass
+class Retrieval:
+    sources: list[Source]  # every retrieved chunk, most relevant first
+    best: float  # relevance of the best chunk (0 when none)
+    ms: float
+
+
+@dataclass
+class Answer:
+    """An answer with its checks; ``as_json`` gives the `ask --json` contract fields."""
+
+    question: str
+    text: str
+    citations: list[dict[str, Any]]
+    report: GroundingReport | None
+    declined: bool
+    sources: list[Source]
+    completion: Completion | None = None
+    messages: list[dict[str, str]] = field(default_factory=list)
+    cited_by: str = "model"  # or "workbench": the model cited nothing, citations were matched
+    retrieve_ms: float = 0.0
+    load_ms: float = 0.0
+    first_token_ms: float = 0.0  # from the start of the question to the first answer token
+    check_ms: float = 0.0
+    best_relevance: float = 0.0
+
+
+def retrieve(
+    store: Store,
+    embedder: Any,
+    question: str,
+    *,
+    k: int,
+    rrf_k: int = 60,
+    vector_cache: dict[str, np.ndarray] | None = None,
+) -> Retrieval:
+    """Hybrid search for ``k`` chunks, each scored for relevance to the question."""
+    started = time.perf_counter()
+    hits = search(store, embedder, question, k=k, mode="hybrid", rrf_k=rrf_k)
+    if not hits:
+        return Retrieval([], 0.0, (time.perf_counter() - started) * 1000)
+    stored = chunk_vectors(store, [hit.id for hit in hits])
+    passages = prepare_passages(
+        [hit.text for hit in hits], embedder, [stored[hit.id] for hit in hits], vector_cache
+    )
+    query = embedder.embed([question])[0]
+    scored = sorted(
+        zip(hits, passages, strict=True), key=lambda pair: -relevance(query, pair[1])
+    )  # most relevant first: small models read the first source most closely
+    sources = [_source(n, hit, p, relevance(query, p)) for n, (hit, p) in enumerate(scored, 1)]
+    return Retrieval(sources, sources[0].relevance, (time.perf_counter() - started) * 1000)
+
+
+def chunk_vectors(store: Store, ids: list[str]) -> dict[str, np.ndarray]:
+    """The stored vectors of these chunks (no re-embedding)."""
+    table = (
+        store.chunks.search().where(sql_in("id", ids)).select(["id", "vector"]).limit(None)
+    ).to_arrow()
+    vectors = table.column("vector").to_pylist()
+    return {
+        key: np.asarray(vector, dtype=np.float32)
+        for key, vector in zip(table.column("id").to_pylist(), vectors, strict=True)
+    }
+
+
+def _source(n: int, hit: SearchResult, passage: Passage, score: float) -> Source:
+    return Source(n, hit.id, hit.path, hit.locator, hit.text, score, passage)
+
+
+def choose_sources(sources: list[Source], min_relevance: float) -> list[Source]:
+    """The sources worth showing the model: relevant, and not far behind the best one."""
+    if not sources:
+        return []
+    floor = max(min_relevance, sources[0].relevance - SOURCE_MARGIN)
+    return [s for s in sources if s.relevance >= floor]
+
+
+def build_messages(question: str, blocks: list[str]) -> list[dict[str, str]]:
+    user = "Sources:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def pack_sources(
+    question: str, sources: list[Source], model: ChatModel, answer_tokens: int
+) -> tuple[list[dict[str, str]], list[Source]]:
+    """Messages with as many sources as fit the window, counted by the model's tokenizer.
+
+    Sources go in relevance order; the first that does not fit whole is cut to the room left
+    (when that leaves a useful amount), and the rest are left out.
+    """
+    budget = model.context_size - answer_tokens - PROMPT_RESERVE
+    budget -= model.prompt_tokens(build_messages(question, []))
+    blocks: list[str] = []
+    used: list[Source] = []
+    for source in sources:
+        block = f"[{len(used) + 1}] {source.text.strip()}"
+        cost = model.count_tokens(block) + 2  # the blank line between sources
+        if cost > budget:
+            if budget < MIN_SOURCE_TOKENS:
+                break
+            block = model.truncate(block, budget - 2)
+            cost = budget
+        blocks.append(block)
+        used.append(_renumbered(source, len(used) + 1))
+        budget -= cost
+    return build_messages(question, blocks), used
+
+
+def _renumbered(source: Source, n: int) -> Source:
+    return Source(n, source.id, source.path, source.locator, source.text, source.relevance,
+                  source.passage)  # fmt: skip
+
+
+def answer_question(
+    question: str,
+    retrieval: Retrieval,
+    load_model: Callable[[], ChatModel],
+    params: ChatParams,
+    embedder: Any,
+    *,
+    min_relevance: float,
+    support_threshold: float,
+    on_token: Callable[[str], None] = lambda text: None,
+    on_progress: Callable[[AskProgress], None] = lambda progress: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    started: float | None = None,
+) -> Answer:
+    """Answer ``question`` from ``retrieval``; the model is loaded only when it is needed.
+
+    ``started`` (a ``time.perf_counter()`` value) is when the question was asked, so the
+    time to first token covers retrieval and loading too; it defaults to now.
+    """
+    started = time.perf_counter() if started is None else started
+    chosen = choose_sources(retrieval.sources, min_relevance)
+    if not chosen:
+        return Answer(question, DECLINE_TEXT, [], None, True, [], retrieve_ms=retrieval.ms,
+                      best_relevance=retrieval.best)  # fmt: skip
+    on_progress(AskProgress("load"))
+    load_started = time.perf_counter()
+    model = load_model()
+    load_ms = (time.perf_counter() - load_started) * 1000
+    messages, used = pack_sources(question, chosen, model, params.max_tokens)
+    on_progress(AskProgress("generate"))
+    chat_started = time.perf_counter()
+    completion = model.chat(messages, params, on_token=on_token, should_stop=should_stop)
+    first_token_ms = (chat_started - started) * 1000 + completion.first_token_ms
+    on_progress(AskProgress("check"))
+    check_started = time.perf_counter()
+    text, report, cited_by = check_and_cite(
+        question, completion.text, used, embedder, support_threshold
+    )
+    cited = sorted({n for sentence in report.sentences for n in sentence.cited})
+    by_n = {s.n: s for s in used}
+    return Answer(
+        question, text, [by_n[n].as_citation() for n in cited], report, False, used,
+        completion, messages, cited_by, retrieval.ms, load_ms, first_token_ms,
+        (time.perf_counter() - check_started) * 1000, retrieval.best,
+    )  # fmt: skip
+
+
+def check_and_cite(
+    question: str, raw: str, sources: list[Source], embedder: Any, threshold: float
+) -> tuple[str, GroundingReport, str]:
+    """Check ``raw`` sentence by sentence and rewrite its citation markers to match.
+
+    Returns the answer with checked markers, the report (each sentence's ``cited`` then holds
+    the final markers) and who chose the citations: "model" or "workbench".
+    """
+    text = _dedupe_sentences(raw.strip())
+    passages = {s.n: s.passage for s in sources}
+    report = check_answer(text, question, passages, embedder, threshold)
+    model_cited = any(s.cited for s in report.sentences)
+    pieces: list[str] = []
+    last = 0
+    for (start, end), sentence in zip(sentence_spans(text), report.sentences, strict=True):
+        pieces.append(text[last:start])
+        # A supported sentence cites the source that supports it; an unsupported one, nothing.
+        supported = sentence.supported and sentence.source is not None
+        sentence.cited = [sentence.source] if supported and sentence.source else []
+        pieces.append(_with_markers(text[start:end], sentence.cited))
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces).strip(), report, "model" if model_cited else "workbench"
+
+
+def _with_markers(sentence: str, numbers: list[int]) -> str:
+    """``sentence`` with its own markers replaced by ``numbers``, before the final stop."""
+    bare = _CITATION.sub("", sentence).rstrip()
+    if not numbers:
+        return bare
+    markers = "".join(f"[{n}]" for n in numbers)
+    if bare and bare[-1] in ".!?:;":
+        return f"{bare[:-1]} {markers}{bare[-1]}"
+    return f"{bare} {markers}"
+
+
+def _dedupe_sentences(text: str) -> str:
+    """Drop repeated sentences: small models loop, and a repeat adds no information."""
+    seen: set[str] = set()
+    pieces: list[str] = []
+    last = 0
+    for start, end in sentence_spans(text):
+        key = " ".join(_LIST_PREFIX.sub("", strip_citations(text[start:end])).lower().split())
+        if key in seen:
+            last = end
+            continue
+        seen.add(key)
+        pieces.append(text[last:end])
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
