@@ -179,3 +179,56 @@ async def test_image_hit_shows_the_picture(workbench: Workbench, tmp_path: Path)
         await pilot.press("f2", *"receipt number", "enter")
         await until(pilot, lambda: "▀" in static_text(app, "#preview"), "picture in the preview")
         assert "receipt.png" in static_text(app, "#preview")
+
+
+async def test_ask_streams_a_cited_answer_and_keeps_history(
+    workbench: Workbench, demo_copy: Path
+) -> None:
+    from workbench.tui.screens.ask import AskScreen
+
+    workbench.add_folder(demo_copy)
+    workbench.ingest()
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        assert isinstance(app.screen, AskScreen)
+        screen = app.screen
+        await pilot.press(*"How long does the password reset link stay valid?", "enter")
+        await until(pilot, lambda: screen.record is not None, "the answer", timeout=180)
+        record = screen.record
+        assert record is not None and not record["declined"]
+        assert any(c["path"].endswith("account-help.md") for c in record["citations"])
+        assert "Groundedness" in static_text(app, "#grounding")
+        sources = table_rows(app, "#sources")
+        assert sources and sources[0][0].startswith("[")
+        assert "demo/notes/account-help.md" in static_text(app, "#source-preview")
+        await until(pilot, lambda: len(table_rows(app, "#history")) == 1, "the answer in history")
+        assert any("tok/s" in str(line) for line in app.activity)
+
+
+async def test_ask_declines_what_the_library_cannot_answer(
+    workbench: Workbench, demo_copy: Path
+) -> None:
+    workbench.add_folder(demo_copy)
+    workbench.ingest()
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        await pilot.press(*"Who won the 1998 football world cup final?", "enter")
+        await until(pilot, lambda: screen.record is not None, "the reply", timeout=180)
+        assert screen.record["declined"] is True
+        assert "Declined" in static_text(app, "#grounding")
+
+
+async def test_models_screen_lists_and_sets_the_default(workbench: Workbench) -> None:
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("f4")
+        await until(pilot, lambda: len(table_rows(app, "#models")) >= 1, "models listed")
+        bundled = next(row for row in table_rows(app, "#models") if "smollm2" in row[1])
+        assert bundled[0] == "★" and bundled[2] == "llama" and bundled[4] == "Q4_1"
+        assert "GPU offload" in static_text(app, "#model-info")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(n.title == "Model" for n in app._notifications), "use")
+        assert workbench.model().name == bundled[1]

@@ -43,9 +43,9 @@ class Terminal:
     def type(self, text: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.session, "-l", text], check=True)
 
-    def wait_for(self, text: str) -> str:
+    def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
         """Read the screen until ``text`` shows, as a person watching it would."""
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()
             if text in screen:
@@ -77,3 +77,18 @@ def test_palette_search_shows_a_result(terminal: Terminal) -> None:
     terminal.keys("Enter")
     screen = terminal.wait_for("demo/notes/account-help.md")
     assert "Resetting your password" in screen
+
+
+def test_palette_ask_shows_a_cited_answer(terminal: Terminal) -> None:
+    terminal.wait_for("Watching for changes.")
+    terminal.keys("C-p")
+    terminal.wait_for("Search for commands")
+    terminal.type("Ask")
+    terminal.wait_for("checked citations")
+    terminal.keys("Enter")
+    terminal.wait_for("Ask your library a question")
+    terminal.type("How long does the password reset link stay valid?")
+    terminal.keys("Enter")
+    screen = terminal.wait_for("Groundedness", timeout=240)  # loads the model, then answers
+    assert "[1]" in screen
+    assert "account-help.md" in screen

@@ -26,25 +26,13 @@ from workbench.tui.messages import (
     WorkFailed,
 )
 from workbench.tui.screens.activity import ActivityScreen
+from workbench.tui.screens.ask import AskScreen
 from workbench.tui.screens.dialogs import AddFolderScreen, FirstRunScreen, HelpScreen
 from workbench.tui.screens.library import LibraryScreen
+from workbench.tui.screens.models import ModelsScreen
 from workbench.tui.screens.search import SearchScreen
 
 ACTIVITY_LIMIT = 2000
-
-
-def _screens() -> dict[str, Any]:
-    screens: dict[str, Any] = {
-        "library": LibraryScreen,
-        "search": SearchScreen,
-        "activity": ActivityScreen,
-    }
-    try:  # the Ask and Models screens need the local-model layer
-        from workbench.tui.screens.ask import AskScreen
-        from workbench.tui.screens.models import ModelsScreen
-    except ImportError:
-        return screens
-    return {**screens, "ask": AskScreen, "models": ModelsScreen}
 
 
 class WorkbenchApp(App[None]):
@@ -52,7 +40,13 @@ class WorkbenchApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "Workbench"
-    MODES = _screens()
+    MODES = {
+        "library": LibraryScreen,
+        "search": SearchScreen,
+        "ask": AskScreen,
+        "models": ModelsScreen,
+        "activity": ActivityScreen,
+    }
     DEFAULT_MODE = "library"
     BINDINGS = [
         Binding("f1", "switch_mode('library')", "Library"),

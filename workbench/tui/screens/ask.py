@@ -1,0 +1,288 @@
+"""Ask: a question, a streamed answer with [n] markers, its checked sources, earlier answers."""
+
+from __future__ import annotations
+
+import re
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+
+from workbench.core.search import format_locator
+from workbench.errors import WorkbenchError
+from workbench.tui.messages import WorkFailed
+from workbench.tui.screens.search import short_path
+from workbench.tui.widgets.preview import preview_text
+from workbench.tui.widgets.status import SyncStatus
+
+PHASES = {
+    "retrieve": "Searching the library…",
+    "load": "Loading the model (once per session)…",
+    "prompt": "Reading the sources…",
+    "generate": "Answering…",
+    "check": "Checking every sentence against its sources…",
+}
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+class AnswerTokenReceived(Message):
+    """The answer so far; a flood of them coalesces to the latest."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AnswerTokenReceived)
+
+
+class AskProgressed(Message):
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.phase = phase
+
+
+class AnswerFinished(Message):
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__()
+        self.record = record
+
+
+class ModelsLoaded(Message):
+    def __init__(self, models: list[Any], answers: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.models = models
+        self.answers = answers
+
+
+def answer_text(record: dict[str, Any]) -> Text:
+    """The answer with [n] markers in colour and unsupported sentences flagged."""
+    if record.get("declined"):
+        return Text(record["answer"], style="yellow")
+    sentences = record.get("sentences") or []
+    out = Text()
+    if not sentences:
+        return _marked(record["answer"])
+    for sentence in sentences:
+        piece = _marked(sentence["text"])
+        if sentence.get("supported") is False:
+            piece.stylize("red")
+            piece.append(" ⚠", style="bold red")
+        out.append_text(piece)
+        out.append(" ")
+    return out
+
+
+def _marked(text: str) -> Text:
+    out = Text(text)
+    out.highlight_regex(_MARKER, "bold cyan")
+    return out
+
+
+class AskScreen(Screen[None]):
+    """Questions answered from the library by a local model, with checked citations."""
+
+    BINDINGS = [
+        Binding("escape", "stop", "Stop answer"),
+        Binding("ctrl+l", "focus_question", "New question"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="ask-bar"):
+            yield Input(placeholder="Ask your library a question…", id="question")
+            yield Select([], prompt="model", id="model", allow_blank=True)
+        with Horizontal():
+            with Vertical():
+                yield Static(id="answer")
+                yield Static(id="grounding")
+                yield DataTable(id="sources", cursor_type="row")
+                yield Static(id="source-preview")
+            yield DataTable(id="history", cursor_type="row")
+        yield SyncStatus(id="sync-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#sources", DataTable).add_columns("#", "file", "where")
+        self.query_one("#history", DataTable).add_columns("earlier answers", "grounded")
+        self.query_one("#answer", Static).update(
+            "Ask a question about your files. Answers come from a local model and cite the "
+            "passages they use; every sentence is checked against its sources."
+        )
+        self.query_one("#question", Input).focus()
+        self.load_choices()
+
+    def on_screen_resume(self) -> None:
+        self.load_choices()
+
+    @work(thread=True, exclusive=True, group="ask-choices")
+    def load_choices(self) -> None:
+        workbench = self.app.workbench  # type: ignore[attr-defined]
+        try:
+            models, answers = workbench.models(), workbench.answers(50)
+        except WorkbenchError as exc:
+            self.app.post_message(WorkFailed(exc.title, exc.message))
+            return
+        self.post_message(ModelsLoaded(models, answers))
+
+    @on(ModelsLoaded)
+    def show_choices(self, message: ModelsLoaded) -> None:
+        select = self.query_one("#model", Select)
+        usable = [m for m in message.models if not m.error]
+        current = select.value
+        select.set_options([(f"{m.name} ({m.params_label})", m.name) for m in usable])
+        default = next((m.name for m in usable if m.default), None)
+        names = {m.name for m in usable}
+        if current in names:
+            select.value = current
+        elif default:
+            select.value = default
+        self.history = message.answers
+        table = self.query_one("#history", DataTable)
+        table.clear()
+        for row in message.answers:
+            table.add_row(row["question"][:60], f"{row['groundedness']:.2f}", key=row["id"])
+
+    def action_focus_question(self) -> None:
+        self.query_one("#question", Input).focus()
+
+    def action_stop(self) -> None:
+        self._stop.set()
+
+    @on(Input.Submitted, "#question")
+    def submit(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        model = self.query_one("#model", Select).value
+        self._stop.clear()
+        self.query_one("#answer", Static).update(Text(PHASES["retrieve"], style="dim"))
+        self.query_one("#grounding", Static).update("")
+        self.query_one("#sources", DataTable).clear()
+        self.query_one("#source-preview", Static).update("")
+        self.run_ask(question, None if model is Select.BLANK else str(model))
+
+    @work(thread=True, exclusive=True, group="ask")
+    def run_ask(self, question: str, model: str | None) -> None:
+        workbench = self.app.workbench  # type: ignore[attr-defined]
+        parts: list[str] = []
+
+        def on_token(piece: str) -> None:
+            parts.append(piece)
+            self.post_message(AnswerTokenReceived("".join(parts)))
+
+        try:
+            record = workbench.ask(
+                question,
+                model=model,
+                on_token=on_token,
+                on_progress=lambda progress: self.post_message(AskProgressed(progress.phase)),
+                should_stop=self._stop.is_set,
+            )
+        except WorkbenchError as exc:
+            self.app.post_message(WorkFailed(exc.title, exc.message))
+            self.post_message(AskProgressed("failed"))
+            return
+        self.post_message(AnswerFinished(record))
+
+    @on(AskProgressed)
+    def progressed(self, message: AskProgressed) -> None:
+        if message.phase == "failed":
+            self.query_one("#answer", Static).update(
+                Text("No answer (see the notification).", style="red")
+            )
+        elif message.phase in PHASES and message.phase != "generate":
+            self.query_one("#grounding", Static).update(Text(PHASES[message.phase], style="dim"))
+
+    @on(AnswerTokenReceived)
+    def token(self, message: AnswerTokenReceived) -> None:
+        self.query_one("#answer", Static).update(_marked(message.text))
+
+    @on(AnswerFinished)
+    def finished(self, message: AnswerFinished) -> None:
+        self.show_record(message.record)
+        self.app.log_activity(self._timing_line(message.record))  # type: ignore[attr-defined]
+        self.load_choices()
+
+    def show_record(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.query_one("#answer", Static).update(answer_text(record))
+        self.query_one("#grounding", Static).update(self._grounding_line(record))
+        table = self.query_one("#sources", DataTable)
+        table.clear()
+        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
+        for citation in record["citations"]:
+            table.add_row(
+                f"[{citation['n']}]",
+                short_path(citation["path"], folders),
+                format_locator(citation["locator"]),
+            )
+        if record["citations"]:
+            self._preview(0)
+
+    def _grounding_line(self, record: dict[str, Any]) -> Text:
+        if record.get("declined"):
+            return Text("Declined: nothing in the library is relevant enough.", style="yellow")
+        score = record["groundedness"]
+        style = "green" if score >= 0.75 else "yellow" if score >= 0.4 else "red"
+        line = Text(f"Groundedness {score:.2f}", style=f"bold {style}")
+        flagged = len(record.get("unsupported") or [])
+        if flagged:
+            line.append(f" · {flagged} sentence(s) not supported by the sources ⚠", style="red")
+        line.append(f"\n{self._timing_line(record)}", style="dim")
+        return line
+
+    @staticmethod
+    def _timing_line(record: dict[str, Any]) -> str:
+        timings, usage = record["timings"], record["usage"]
+        return (
+            f"{record['model']} · first token {timings['first_token_ms']:.0f} ms · "
+            f"{usage['completion_tokens']} tokens at {timings['tokens_per_second']:.0f} tok/s"
+        )
+
+    @on(DataTable.RowHighlighted, "#sources")
+    def source_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._preview(event.cursor_row)
+
+    def _preview(self, row: int) -> None:
+        if self.record is None or not 0 <= row < len(self.record["citations"]):
+            return
+        citation = self.record["citations"][row]
+        kind = "text" if "lines" in citation["locator"] else "document"
+        hit = SimpleNamespace(kind=kind, **{k: citation[k] for k in ("path", "locator", "text")})
+        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
+        self.query_one("#source-preview", Static).update(
+            preview_text(hit, f"[{citation['n']}] {short_path(citation['path'], folders)}")
+        )
+
+    @on(DataTable.RowSelected, "#history")
+    def history_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.load_answer(str(event.row_key.value))
+
+    @work(thread=True, exclusive=True, group="ask-history")
+    def load_answer(self, answer_id: str) -> None:
+        try:
+            record = self.app.workbench.answer(answer_id)  # type: ignore[attr-defined]
+        except WorkbenchError as exc:
+            self.app.post_message(WorkFailed(exc.title, exc.message))
+            return
+        self.app.call_from_thread(self._show_logged, record)
+
+    def _show_logged(self, record: dict[str, Any]) -> None:
+        self.query_one("#question", Input).value = record["question"]
+        self.show_record(record)
