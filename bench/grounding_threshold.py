@@ -54,10 +54,7 @@ def evaluate(scored, meaning_weight, threshold):
     for row, scores in scored:
         best = 0.0
         for score in scores:
-            value = meaning_weight * score.meaning + (1 - meaning_weight) * score.words
-            if score.missing_number:
-                value = min(value, threshold * grounding.MISSING_NUMBER_CAP)
-            best = max(best, value)
+            best = max(best, score.support(threshold, meaning_weight))
         predicted = best >= threshold
         if row["supported"]:
             tp += predicted

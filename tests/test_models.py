@@ -174,3 +174,15 @@ def test_paths_show_the_models_folder(workbench: Any, workbench_home: Path) -> N
     paths = json.loads(run(workbench, "paths", "--json").stdout)
     assert paths["models_dir"].startswith(str(workbench_home))
     assert Path(paths["models_dir"]).is_dir()
+
+
+def test_chat_settings_from_file_and_env(tmp_path: Path) -> None:
+    from workbench.config import Settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('chat_model = "qwen"\ngpu_layers = 20\ncontext_size = 2048\n')
+    settings = Settings.load(config, {"WORKBENCH_THREADS": "4"})
+    assert (settings.chat_model, settings.gpu_layers, settings.threads) == ("qwen", 20, 4)
+    assert Settings.load(config, {"WORKBENCH_GPU_LAYERS": "auto"}).gpu_layers == "auto"
+    with pytest.raises(WorkbenchError, match="gpu_layers must be"):
+        Settings.load(config, {"WORKBENCH_GPU_LAYERS": "all"})

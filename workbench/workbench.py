@@ -440,9 +440,12 @@ class Workbench:
         backend = self.backend(chosen.backend)
         settings = self.settings
         k = k or settings.answer_k
+        embedder = self.embedder  # loads on first use: counted in setup_ms, not retrieve_ms
+        setup_ms = (time.perf_counter() - started) * 1000
+        index_version = self.store.version()  # the index this answer is made from
         on_progress(AskProgress("retrieve"))
         retrieval = retrieve(
-            self.store, self.embedder, question, k=k, rrf_k=settings.rrf_k,
+            self.store, embedder, question, k=k, rrf_k=settings.rrf_k,
             vector_cache=self.__dict__.setdefault("_window_vectors", {}),
         )  # fmt: skip
         params = ChatParams(
@@ -450,30 +453,38 @@ class Workbench:
             seed=settings.seed, repeat_penalty=settings.repeat_penalty,
         )  # fmt: skip
         answer = answer_question(
-            question, retrieval, lambda: backend.load(chosen, settings), params, self.embedder,
+            question, retrieval, lambda: backend.load(chosen, settings), params, embedder,
             min_relevance=settings.min_relevance, support_threshold=settings.support_threshold,
             on_token=on_token, on_progress=on_progress, should_stop=should_stop, started=started,
         )  # fmt: skip
-        used = answer.completion is not None
+        hashes = self.paths.cache_dir / "model-hashes.json"
         record = build_record(
             answer,
             answer_id=new_answer_id(),
             model=chosen,
-            model_sha256=file_sha256(chosen.path, self.paths.cache_dir / "model-hashes.json")
-            if used
-            else None,
+            model_sha256=file_sha256(chosen.path, hashes) if answer.completion else None,
             backend=backend.name,
-            index_version=self.store.version(),
-            params={
-                "k": k, **params.__dict__, "context_size": settings.context_size,
-                "threads": settings.threads, "gpu_layers": settings.gpu_layers,
-                "min_relevance": settings.min_relevance,
-                "support_threshold": settings.support_threshold, "runtime": backend.describe(),
-            },
+            index_version=index_version,
+            params=self._answer_params(k, params, backend),
             total_ms=(time.perf_counter() - started) * 1000,
-        )  # fmt: skip
+            setup_ms=setup_ms,
+        )
         self.answer_log.add(record)
         return record
+
+    def _answer_params(self, k: int, params: Any, backend: Any) -> dict[str, Any]:
+        """Everything besides the question and index that decided an answer."""
+        settings = self.settings
+        return {
+            "k": k,
+            **params.__dict__,
+            "context_size": settings.context_size,
+            "threads": settings.threads,
+            "gpu_layers": settings.gpu_layers,
+            "min_relevance": settings.min_relevance,
+            "support_threshold": settings.support_threshold,
+            "runtime": backend.describe(),
+        }
 
     def answers(self, limit: int | None = 20) -> list[dict[str, Any]]:
         """Logged answers, newest first."""

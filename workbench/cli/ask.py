@@ -39,14 +39,16 @@ def ask(
 
 def _ask_streaming(workbench: Any, question: str, k: int | None, model: str | None) -> Any:
     """Stream tokens into a live region, then replace it with the checked answer."""
+    from rich.console import Console
     from rich.live import Live
     from rich.text import Text
 
     streamed = Text()
     status = {"retrieve": "Searching…", "load": "Loading model…", "generate": "", "check": ""}
+    # The shared console keeps long lines whole (soft wrap); a live region must wrap them.
     with Live(
         Text("Searching…", style="dim"),
-        console=console,
+        console=Console(highlight=False),
         refresh_per_second=12,
         transient=True,
         vertical_overflow="visible",
@@ -84,15 +86,30 @@ def print_answer(record: dict[str, Any]) -> None:
         f"\n[bold]Groundedness {record['groundedness']:.2f}[/]: {supported} of {len(scored)} "
         f"sentences supported by the sources{note}"
     )
+    from rich.text import Text
+
     if record["unsupported"]:
         console.print("[yellow]Not supported by the sources:[/]")
         for sentence in record["unsupported"]:
-            console.print(f"  [yellow]![/] {sentence}", markup=False, highlight=False)
+            console.print(Text.assemble("  ", ("!", "bold yellow"), " ", sentence))
     if record["citations"]:
         console.print("Sources:")
         for citation in record["citations"]:
             where = format_locator(citation["locator"])
-            console.print(f"  [bold cyan][{citation['n']}][/] {citation['path']} [dim]{where}[/]")
+            line = Text.assemble(
+                "  ",
+                (f"[{citation['n']}]", "bold cyan"),
+                " ",
+                citation["path"],
+                " ",
+                (where, "dim"),
+            )
+            console.print(line)
+    elif record["sources"]:
+        console.print("[dim]Sources given to the model (none supports the answer):[/]")
+        for source in record["sources"]:
+            where = format_locator(source["locator"])
+            console.print(Text.assemble("  ", source["path"], " ", (where, "dim")))
     console.print(f"[dim]{_timing_line(record)}[/]")
 
 

@@ -38,6 +38,7 @@ def list_models(ctx: typer.Context, json_: JsonFlag = False) -> None:
     from rich.table import Table
 
     table = Table("", "name", "arch", "params", "quant", "context", "size", "source")
+    table.columns[1].no_wrap = True
     for model in models:
         if model.error:
             table.add_row("", model.name, f"[red]{model.error}[/]", "", "", "", "", model.source)
@@ -123,6 +124,8 @@ def list_answers(
     from rich.table import Table
 
     table = Table("id", "created", "model", "grounded", "question")
+    for column in table.columns[:4]:
+        column.no_wrap = True
     for row in rows:
         grounded = "declined" if row["declined"] else f"{row['groundedness']:.2f}"
         table.add_row(row["id"], _when(row["created"]), row["model"], grounded, row["question"])
@@ -140,9 +143,11 @@ def show_answer(
     if json_:
         print_json(record)
         return
+    from rich.text import Text
+
     from workbench.cli.ask import print_answer
 
-    console.print(f"[bold]Q:[/] {record['question']}", markup=True, highlight=False)
+    console.print(Text.assemble(("Q: ", "bold"), record["question"]))
     console.print(f"[dim]{record['created']} · index version {record['index_version']}[/]")
     print_answer(record)
     timings = record["timings"]

@@ -111,11 +111,13 @@ def build_record(
     index_version: int,
     params: dict[str, Any],
     total_ms: float,
+    setup_ms: float = 0.0,
 ) -> dict[str, Any]:
     """The `ask --json` contract for ``answer`` (a ``rag.Answer``), plus what reproduces it."""
     completion = answer.completion
     report = answer.report
     timings = {
+        "setup_ms": setup_ms,
         "retrieve_ms": answer.retrieve_ms,
         "load_ms": answer.load_ms,
         "prompt_ms": completion.prompt_ms if completion else 0.0,
