@@ -1,4 +1,4 @@
-"""Validates the grounding check's weights and threshold on labelled answer sentences.
+"""Validates the grounding check and the decline threshold on labelled examples.
 
     uv run python bench/grounding_threshold.py
 
@@ -9,6 +9,9 @@ stronger model would produce. Each sentence is scored against the sources `workb
 would give the model for its question, exactly as the check does after every answer; the
 script then reports how well each meaning weight and threshold separate the two labels, and
 the figures for the shipped setting.
+
+It also checks `min_relevance` (below it `ask` declines without running the model): the best
+source relevance of questions the library answers and of questions it cannot answer.
 """
 
 from __future__ import annotations
@@ -32,6 +35,59 @@ EXTRA = {
     "travel.txt": "Train to Lisbon leaves at 07:40 from platform 3.\n\nThe hotel near Alfama has "
     "breakfast from seven until ten.\n",
 }
+
+
+ANSWERABLE = [
+    "How do I reset my password?",
+    "How long is the password reset link valid?",
+    "When should I prune roses?",
+    "How often should I water tomatoes?",
+    "What time does the train to Lisbon leave?",
+    "When is breakfast served at the hotel?",
+    "How much did quarterly revenue grow?",
+    "What was decided about the nightly backup?",
+    "How do I make lentil soup?",
+    "What should I bring on a day hike?",
+    "How many espresso machines are in Berlin?",
+    "How does the HTTP client retry?",
+    "What happens when I close my account?",
+    "Who is writing the migration guide?",
+    "What temperature do I bake focaccia at?",
+    "What was the churn rate in Q3?",
+    "Does Workbench support two-factor authentication?",
+]
+UNANSWERABLE = [
+    "What is the capital of Australia?",
+    "Who won the 2018 football World Cup?",
+    "How do I change the oil in my car?",
+    "What is the boiling point of mercury?",
+    "Explain quantum entanglement.",
+    "What is the wifi password at the office?",
+    "How tall is Mount Everest?",
+    "Who wrote Pride and Prejudice?",
+    "What's the best programming language for games?",
+    "How do I file my taxes in Germany?",
+    "What is the population of Tokyo?",
+    "When was the Eiffel tower built?",
+    "How do I train a neural network?",
+    "What is the price of bitcoin?",
+]
+
+
+def relevance_check(workbench) -> dict:
+    def best(question: str) -> float:
+        return retrieve(workbench.store, workbench.embedder, question, k=6).best
+
+    answerable = [best(q) for q in ANSWERABLE]
+    unanswerable = [best(q) for q in UNANSWERABLE]
+    floor = workbench.settings.min_relevance
+    return {
+        "min_relevance": floor,
+        "answerable_lowest": round(min(answerable), 3),
+        "unanswerable_highest": round(max(unanswerable), 3),
+        "answered": f"{sum(b >= floor for b in answerable)}/{len(answerable)}",
+        "declined": f"{sum(b < floor for b in unanswerable)}/{len(unanswerable)}",
+    }
 
 
 def features(workbench, rows):
@@ -83,6 +139,7 @@ def main() -> None:
         workbench.add_folder(library)
         workbench.ingest()
         scored = features(workbench, rows)
+        declining = relevance_check(workbench)
     grid = []
     for meaning_weight in (0.2, 0.3, 0.4, 0.5, 0.6):
         for step in range(30, 81, 5):
@@ -96,6 +153,7 @@ def main() -> None:
         "best": [{"meaning_weight": w, "threshold": t, **r} for _, w, t, r in grid[:5]],
         "shipped": {"meaning_weight": grounding.MEANING_WEIGHT,
                     "threshold": workbench.settings.support_threshold, **shipped},
+        "decline": declining,
     }, indent=2))  # fmt: skip
 
 

@@ -4,8 +4,9 @@
 
 Both sides load the same GGUF (the bundled SmolLM2-135M-Instruct unless --model) with the
 same threads, context size and GPU layers, and answer the same chat messages greedily for
-the same number of tokens. Rounds alternate between the sides and each side starts every
-round from an empty KV cache, so both evaluate the whole prompt. Reported per side: decode
+the same number of tokens. Rounds interleave the sides (in alternating order) and each side
+starts every round from an empty KV cache, so both evaluate the whole prompt; medians are
+reported. Reported per side: decode
 tokens/s (tokens after the first over the time they took) and time to first token (prompt
 evaluation + first sample); the figure is the ratio of decode speeds, Workbench / raw
 ``create_chat_completion(stream=True)`` (goal >= 0.95). The raw low-level ``Llama.generate``
@@ -153,8 +154,11 @@ def main() -> None:
         for run in sides.values():  # warm-up: page the weights in, fill caches
             run()
         results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
-        for _ in range(args.rounds):
-            for name, run in sides.items():
+        for round_number in range(args.rounds):
+            order = list(sides.items())
+            if round_number % 2:  # alternate the order: neither side always runs first
+                order.reverse()
+            for name, run in order:
                 results[name].append(run())
         ask = ask_end_to_end(workbench, max(1, args.rounds // 2))
     summary = {
