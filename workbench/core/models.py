@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.gguf import format_params, read_header
+from workbench.core.gguf import GGUFHeader, format_params, read_header
 from workbench.errors import WorkbenchError
 
 BUNDLED_NAME = "smollm2-135m-instruct"
@@ -104,12 +104,22 @@ def bundled_model_path() -> Path:
     return files[0]
 
 
+_HEADERS: dict[tuple[str, int, int], GGUFHeader] = {}
+
+
 def describe(path: Path, name: str, source: str) -> ModelInfo:
-    """A ModelInfo filled from the file's GGUF header (errors are kept, not raised)."""
+    """A ModelInfo filled from the file's GGUF header (errors are kept, not raised).
+
+    Headers are cached for the process by (path, size, mtime): asking again rescans folders
+    but does not re-read unchanged files.
+    """
     info = ModelInfo(name=name, path=str(path), source=source)
     try:
         info.size = _total_size(path)
-        header = read_header(path)
+        stat = path.stat()
+        key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+        header = _HEADERS.get(key) or read_header(path)
+        _HEADERS[key] = header
     except (WorkbenchError, OSError) as exc:
         info.error = str(exc)
         return info
