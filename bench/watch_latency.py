@@ -59,7 +59,9 @@ def main() -> None:
         folder = root / "library"
         folder.mkdir()
         for i in range(args.background):
-            (folder / f"note-{i:03d}.txt").write_text(f"Background note {i} about topic {i % 17}.\n")
+            (folder / f"note-{i:03d}.txt").write_text(
+                f"Background note {i} about topic {i % 17}.\n"
+            )
         home = root / "home"
         workbench = fresh_workbench(home)
         workbench.add_folder(folder)

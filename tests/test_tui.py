@@ -145,21 +145,26 @@ async def test_help_screen(workbench: Workbench) -> None:
 async def test_ui_stays_responsive_during_a_big_sync(workbench: Workbench, tmp_path: Path) -> None:
     big = tmp_path / "big"
     big.mkdir()
-    for i in range(1500):
-        (big / f"file-{i:04d}.txt").write_text(
-            f"Record {i}: measurement {i * 3} in lab {i % 11}.\n"
-        )
+    words = "sample assay buffer enzyme kinetics titration reagent protocol".split()
+    for i in range(600):  # long enough paragraphs that indexing takes many seconds
+        text = " ".join(words[(i * k) % len(words)] for k in range(1, 160))
+        (big / f"file-{i:04d}.txt").write_text(f"Record {i}, lab {i % 11}. {text}\n")
     workbench.add_folder(big)
     app = make_app(workbench, first_run=False)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.sync_text.startswith("Indexing"), "sync under way")
+        ticks: list[float] = []  # the event loop's heartbeat while the worker indexes
+        app.set_interval(0.05, lambda: ticks.append(time.monotonic()))
         await pilot.press("f2")  # keys are handled while the worker indexes
         await pilot.press(*"lab", "enter")
         assert isinstance(app.screen, SearchScreen)
+        assert app.screen.query_one("#query").value == "lab"
         assert app.sync_text.startswith("Indexing"), "the sync should still be running"
         await until(
-            pilot, lambda: app.sync_text == "Watching for changes.", "sync done", timeout=180
+            pilot, lambda: app.sync_text == "Watching for changes.", "sync done", timeout=300
         )
+        gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False)]
+        assert len(gaps) > 20 and max(gaps) < 1.0, f"the UI froze for {max(gaps):.2f}s"
 
 
 async def test_image_hit_shows_the_picture(workbench: Workbench, tmp_path: Path) -> None:

@@ -38,7 +38,9 @@ class ModelsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Local models (GGUF): Enter (or u) makes one the default", classes="pane-title")
+        yield Static(
+            "Local models (GGUF): Enter (or u) makes one the default", classes="pane-title"
+        )
         yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
         yield Static(id="model-info")
         yield SyncStatus(id="sync-status")
