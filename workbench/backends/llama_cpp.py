@@ -70,6 +70,7 @@ class LlamaCppBackend:
             "gpu_offload": gpu_offload_supported(),
             "loads": _STATS["loads"],
             "cached": len(_CACHE),
+            "loaded": sorted({model.path for model in _CACHE.values()}),
         }
 
 

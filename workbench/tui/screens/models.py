@@ -70,7 +70,9 @@ class ModelsScreen(Screen[None]):
     def show(self, message: ModelsListed) -> None:
         self.models = message.models
         settings = self.app.workbench.settings  # type: ignore[attr-defined]
-        loaded = self._loaded_paths()
+        loaded = {
+            path for runtime in message.runtime.values() for path in runtime.get("loaded", [])
+        }
         table = self.query_one("#models", DataTable)
         table.clear()
         for model in message.models:
@@ -101,13 +103,6 @@ class ModelsScreen(Screen[None]):
             "Models are read from the models folder, files added with `workbench models add`, "
             "and the LM Studio, Ollama and Hugging Face caches (found, never copied)."
         )
-
-    def _loaded_paths(self) -> set[str]:
-        try:
-            from workbench.backends.llama_cpp import _CACHE
-        except ImportError:
-            return set()
-        return {model.path for model in _CACHE.values() if hasattr(model, "path")}
 
     @on(DataTable.RowSelected, "#models")
     def row_selected(self) -> None:
