@@ -9,9 +9,6 @@ path has no indexed row are purged (see ``purge_orphans``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from workbench.core.locks import LockHeld, exclusive_lock
 from workbench.errors import StoreLockedError, WorkbenchError
 
 FILES = "files"
@@ -115,19 +113,6 @@ class FileRecord:
     meta: str = ""
 
 
-def _acquire(fd: int, timeout: float) -> bool:
-    """Take an exclusive flock on ``fd``, retrying for up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)  # polling a lock held by another process; not test synchronisation
-
-
 class Store:
     """LanceDB tables under ``db_dir``; one writer at a time (see ``writing``)."""
 
@@ -141,7 +126,7 @@ class Store:
         # Interval 0: every read sees commits made by other processes (watch, ingest).
         self.db = lancedb.connect(str(db_dir), read_consistency_interval=timedelta(0))
         self._tables: dict[str, Any] = {}
-        self._lock_fd: int | None = None
+        self._locked = False
 
     # -- tables ---------------------------------------------------------------------------
     def table(self, name: str) -> Any:
@@ -200,29 +185,23 @@ class Store:
         With ``timeout`` > 0, wait up to that many seconds for the other writer to finish its
         batch (a hand-off between `workbench watch` and `workbench ingest`).
         """
-        if self._lock_fd is not None:  # re-entrant within one Store
+        if self._locked:  # re-entrant within one Store
             yield
             return
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _acquire(fd, timeout):
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StoreLockedError(
-                f"The library at {self.db_dir} is being written by process {holder}. Wait for "
-                "it to finish (or stop `workbench watch`), then try again. Searching still works.",
-                title="Library busy",
-            )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
         try:
-            yield
-        finally:
-            self._lock_fd = None
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            with exclusive_lock(self.lock_file, timeout):
+                self._locked = True
+                try:
+                    yield
+                finally:
+                    self._locked = False
+        except LockHeld as held:
+            raise StoreLockedError(
+                f"The library at {self.db_dir} is being written by process {held.holder}. Wait "
+                "for it to finish (or stop `workbench watch`), then try again. Searching still "
+                "works.",
+                title="Library busy",
+            ) from None
 
     # -- folders ----------------------------------------------------------------------------
     def folders(self) -> list[str]:

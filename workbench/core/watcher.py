@@ -14,7 +14,6 @@ and the terminal UI runs in a thread worker. It reports what it does through ``o
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import queue
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from workbench.core.locks import LockHeld, exclusive_lock
 from workbench.core.sync import Syncer, SyncReport, in_scope
 from workbench.errors import StoreLockedError, WorkbenchError
 
@@ -294,23 +294,12 @@ class LibraryWatcher:
     @contextlib.contextmanager
     def _single_watcher(self) -> Iterator[None]:
         """One watcher per library: a second one would only do the same work twice."""
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
+            with exclusive_lock(self.lock_file):
+                yield
+        except LockHeld as held:
             raise WorkbenchError(
-                f"This library is already being watched by process {holder}. Stop that one "
-                "first (Ctrl-C, or `kill {holder}`); one watcher keeps the index current.",
+                f"This library is already being watched by process {held.holder}. Stop that one "
+                f"first (Ctrl-C, or `kill {held.holder}`); one watcher keeps the index current.",
                 title="Already watching",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
