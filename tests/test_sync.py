@@ -285,3 +285,20 @@ def test_library_from_an_older_version_gains_new_columns(tmp_path: Path, embedde
     store = Store(db_dir, embedder.dim)
     assert "meta" in store.files.schema.names
     assert store.file_records() == {}
+
+
+def test_earlier_index_versions_stay_readable(workbench: Workbench, library: Path) -> None:
+    """An answer logs the index version it used; that version survives later syncs."""
+    workbench.add_folder(library)
+    ingest(workbench)
+    version = workbench.store.version()
+    before = workbench.store.chunk_count()
+    (library / "notes" / "travel.txt").unlink()
+    (library / "new.md").write_text("# New\n\nAdded after the version was logged.\n")
+    ingest(workbench)  # deletes, adds and compacts (optimize)
+    assert workbench.store.version() > version
+    old = workbench.store.db.open_table("chunks")
+    old.checkout(version)
+    assert old.count_rows() == before
+    paths = set(old.to_arrow().column("path").to_pylist())
+    assert str(library / "notes" / "travel.txt") in paths

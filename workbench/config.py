@@ -52,6 +52,10 @@ class Settings:
     """Most pages OCR'd per document; further pages without a text layer are left out and
     listed by `workbench doctor`."""
 
+    index_history_days: float = 7.0
+    """Old index versions are kept this long (then pruned), so an answer in the log can be
+    reproduced against the index version it was given."""
+
     watch_debounce_s: float = 0.2
     """`workbench watch` syncs once a folder has been quiet this long after a change."""
 
@@ -136,6 +140,8 @@ class Settings:
             )
         if self.max_file_mb <= 0:
             raise WorkbenchError("max_file_mb must be positive.", "Bad config")
+        if self.index_history_days < 0:
+            raise WorkbenchError("index_history_days must be 0 or more.", "Bad config")
         if self.ocr_max_pages < 0:
             raise WorkbenchError("ocr_max_pages must be 0 (no OCR) or more.", "Bad config")
         self.validate_chat()

@@ -75,7 +75,14 @@ class Workbench:
     def store(self) -> Any:
         from workbench.core.store import Store
 
-        return Store(self.paths.db_dir, self.embedder.dim, self.paths.lock_file)
+        from datetime import timedelta
+
+        return Store(
+            self.paths.db_dir,
+            self.embedder.dim,
+            self.paths.lock_file,
+            keep_versions=timedelta(days=self.settings.index_history_days),
+        )
 
     @functools.cached_property
     def syncer(self) -> Any:

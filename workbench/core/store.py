@@ -116,13 +116,22 @@ class FileRecord:
 class Store:
     """LanceDB tables under ``db_dir``; one writer at a time (see ``writing``)."""
 
-    def __init__(self, db_dir: Path, dim: int, lock_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        db_dir: Path,
+        dim: int,
+        lock_file: Path | None = None,
+        keep_versions: timedelta = timedelta(days=7),
+    ) -> None:
         import lancedb
 
         db_dir.mkdir(parents=True, exist_ok=True)
         self.db_dir = db_dir
         self.dim = dim
         self.lock_file = lock_file or db_dir.parent / "write.lock"
+        # Older table versions stay readable this long, so a logged answer can be re-run
+        # against the index version it was given; compaction prunes what is older.
+        self.keep_versions = keep_versions
         # Interval 0: every read sees commits made by other processes (watch, ingest).
         self.db = lancedb.connect(str(db_dir), read_consistency_interval=timedelta(0))
         self._tables: dict[str, Any] = {}
@@ -357,7 +366,7 @@ class Store:
         if not force and not self._index_lagging(chunks, names):
             return False
         for table in (self.files, chunks, self.embeddings):
-            table.optimize(cleanup_older_than=timedelta(minutes=10))
+            table.optimize(cleanup_older_than=self.keep_versions)
         return True
 
     @staticmethod
