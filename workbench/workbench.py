@@ -73,9 +73,9 @@ class Workbench:
 
     @functools.cached_property
     def store(self) -> Any:
-        from workbench.core.store import Store
-
         from datetime import timedelta
+
+        from workbench.core.store import Store
 
         return Store(
             self.paths.db_dir,
