@@ -10,6 +10,7 @@ prompt of the previous request) is not evaluated again.
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import contextlib
 import os
@@ -105,9 +106,24 @@ def load_model(
             ) from exc
         model = LlamaCppModel(name, path, llm, gpu_layers=gpu_layers, threads=threads)
         model.last_load_ms = (time.perf_counter() - started) * 1000
+        if not _CACHE:
+            atexit.register(close_all)
         _CACHE[key] = model
         _STATS["loads"] += 1
         return model
+
+
+def close_all() -> None:
+    """Free every cached model while the interpreter is still whole.
+
+    Left to garbage collection at shutdown, llama-cpp-python's ``__del__`` can run after the
+    modules it needs are torn down and prints a TypeError traceback.
+    """
+    with _CACHE_LOCK:
+        models = list(_CACHE.values())
+        _CACHE.clear()
+    for model in models:
+        model.llm.close()
 
 
 def cache_stats() -> dict[str, int]:
