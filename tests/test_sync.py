@@ -302,3 +302,28 @@ def test_earlier_index_versions_stay_readable(workbench: Workbench, library: Pat
     assert old.count_rows() == before
     paths = set(old.to_arrow().column("path").to_pylist())
     assert str(library / "notes" / "travel.txt") in paths
+
+
+def test_two_threads_of_one_process_do_not_write_at_once(
+    workbench: Workbench, library: Path
+) -> None:
+    """The terminal UI's watcher and "Sync now" share one Store: the lock must hold per thread."""
+    import threading
+
+    from workbench.errors import StoreLockedError
+
+    workbench.add_folder(library)
+    outcome: list[BaseException | None] = []
+
+    def second_writer() -> None:
+        try:
+            workbench.ingest(lock_timeout=0)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+            outcome.append(exc)
+
+    with workbench.store.writing():
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join()
+    assert isinstance(outcome[0], StoreLockedError)

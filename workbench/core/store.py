@@ -9,6 +9,7 @@ path has no indexed row are purged (see ``purge_orphans``).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -135,7 +136,9 @@ class Store:
         # Interval 0: every read sees commits made by other processes (watch, ingest).
         self.db = lancedb.connect(str(db_dir), read_consistency_interval=timedelta(0))
         self._tables: dict[str, Any] = {}
-        self._locked = False
+        # Per thread: the watcher and a "Sync now" share one Store in the terminal UI, and
+        # only the thread that took the lock may re-enter it.
+        self._lock_state = threading.local()
 
     # -- tables ---------------------------------------------------------------------------
     def table(self, name: str) -> Any:
@@ -194,16 +197,16 @@ class Store:
         With ``timeout`` > 0, wait up to that many seconds for the other writer to finish its
         batch (a hand-off between `workbench watch` and `workbench ingest`).
         """
-        if self._locked:  # re-entrant within one Store
+        if getattr(self._lock_state, "held", False):  # re-entrant within one thread
             yield
             return
         try:
             with exclusive_lock(self.lock_file, timeout):
-                self._locked = True
+                self._lock_state.held = True
                 try:
                     yield
                 finally:
-                    self._locked = False
+                    self._lock_state.held = False
         except LockHeld as held:
             raise StoreLockedError(
                 f"The library at {self.db_dir} is being written by process {held.holder}. Wait "
