@@ -69,8 +69,7 @@ class LlamaCppBackend:
             "name": NAME,
             "version": llama_cpp.__version__,
             "gpu_offload": gpu_offload_supported(),
-            "loads": _STATS["loads"],
-            "cached": len(_CACHE),
+            **cache_stats(),
             "loaded": sorted({model.path for model in _CACHE.values()}),
         }
 

@@ -78,10 +78,6 @@ class SyncReport:
             "problems": self.problems,
         }
 
-    @property
-    def changed_paths(self) -> list[str]:
-        return [change["path"] for change in self.changes]
-
 
 @dataclass
 class _Prepared:
@@ -91,7 +87,8 @@ class _Prepared:
 
 
 def under(path: str, roots: Sequence[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+    """Whether ``path`` is one of ``roots`` or lies below one."""
+    return in_scope(path.rstrip(os.sep) or os.sep, {r.rstrip(os.sep) or os.sep for r in roots})
 
 
 def in_scope(path: str, targets: set[str]) -> bool:

@@ -96,10 +96,6 @@ class LibraryWatcher:
         self._stop.set()
         self._events.put(_STOP)
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def run(self) -> None:
         """Reconcile, then process events until ``stop()``. Blocks."""
         from watchdog.observers import Observer
@@ -124,7 +120,7 @@ class LibraryWatcher:
 
     # -- the loop -----------------------------------------------------------------------------
     def _loop(self) -> None:
-        pending: dict[str, bool] = {}
+        pending: set[str] = set()
         first_at = last_at = 0.0
         events = 0
         next_folder_check = time.monotonic() + self.poll_folders_s
@@ -146,14 +142,14 @@ class LibraryWatcher:
                     if self._wanted(path, is_dir):
                         if not pending:
                             first_at = now
-                        pending[path] = pending.get(path, False) or is_dir
+                        pending.add(path)
                         events += 1
                         last_at = now
             if self._stop.is_set():
                 break
             now = time.monotonic()
             if pending and (now >= last_at + self.debounce_s or now >= first_at + self.max_wait_s):
-                batch, pending = pending, {}
+                batch, pending = pending, set()
                 if not self._sync(sorted(batch), "events", events):
                     pending = batch  # the library was busy: try again after the next wait
                     first_at = last_at = time.monotonic()
