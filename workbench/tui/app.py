@@ -103,9 +103,6 @@ class WorkbenchApp(App[None]):
     def _switcher(self, mode: str) -> Any:
         return lambda: self.switch_mode(mode)
 
-    def _switcher(self, mode: str) -> Any:
-        return lambda: self.switch_mode(mode)
-
     def action_switch_mode(self, mode: str) -> None:  # type: ignore[override]
         if mode in self.MODES:
             self.switch_mode(mode)

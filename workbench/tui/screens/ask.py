@@ -57,10 +57,13 @@ class AnswerFinished(Message):
 
 
 class ModelsLoaded(Message):
-    def __init__(self, models: list[Any], answers: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, models: list[Any], answers: list[dict[str, Any]], folders: list[str]
+    ) -> None:
         super().__init__()
         self.models = models
         self.answers = answers
+        self.folders = folders
 
 
 def answer_text(record: dict[str, Any]) -> Text:
@@ -99,6 +102,7 @@ class AskScreen(Screen[None]):
         super().__init__()
         self.record: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
+        self.folders: list[str] = []  # read in load_choices, not per cursor move
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -134,10 +138,11 @@ class AskScreen(Screen[None]):
         workbench = self.app.workbench  # type: ignore[attr-defined]
         try:
             models, answers = workbench.models(), workbench.answers(50)
+            folders = workbench.folders()
         except WorkbenchError as exc:
             self.app.post_message(WorkFailed(exc.title, exc.message))
             return
-        self.post_message(ModelsLoaded(models, answers))
+        self.post_message(ModelsLoaded(models, answers, folders))
 
     @on(ModelsLoaded)
     def show_choices(self, message: ModelsLoaded) -> None:
@@ -151,7 +156,7 @@ class AskScreen(Screen[None]):
             select.value = current
         elif default:
             select.value = default
-        self.history = message.answers
+        self.history, self.folders = message.answers, message.folders
         table = self.query_one("#history", DataTable)
         table.clear()
         for row in message.answers:
@@ -224,11 +229,10 @@ class AskScreen(Screen[None]):
         self.query_one("#grounding", Static).update(self._grounding_line(record))
         table = self.query_one("#sources", DataTable)
         table.clear()
-        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
         for citation in record["citations"]:
             table.add_row(
                 f"[{citation['n']}]",
-                short_path(citation["path"], folders),
+                short_path(citation["path"], self.folders),
                 format_locator(citation["locator"]),
             )
         if record["citations"]:
@@ -264,10 +268,8 @@ class AskScreen(Screen[None]):
         citation = self.record["citations"][row]
         kind = "text" if "lines" in citation["locator"] else "document"
         hit = SimpleNamespace(kind=kind, **{k: citation[k] for k in ("path", "locator", "text")})
-        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
-        self.query_one("#source-preview", Static).update(
-            preview_text(hit, f"[{citation['n']}] {short_path(citation['path'], folders)}")
-        )
+        label = f"[{citation['n']}] {short_path(citation['path'], self.folders)}"
+        self.query_one("#source-preview", Static).update(preview_text(hit, label))
 
     @on(DataTable.RowSelected, "#history")
     def history_selected(self, event: DataTable.RowSelected) -> None:

@@ -37,10 +37,11 @@ class PreviewReady(Message):
 
 
 class SearchFinished(Message):
-    def __init__(self, query: str, results: list[Any]) -> None:
+    def __init__(self, query: str, results: list[Any], folders: list[str]) -> None:
         super().__init__()
         self.query = query
         self.results = results
+        self.folders = folders
 
 
 class SearchScreen(Screen[None]):
@@ -51,6 +52,7 @@ class SearchScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.results: list[Any] = []
+        self.folders: list[str] = []  # read in the search worker, not per cursor move
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,26 +91,26 @@ class SearchScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="search")
     def run_search(self, query: str, mode: str) -> None:
         try:
-            results = self.app.workbench.search(query, k=20, mode=mode)  # type: ignore[attr-defined]
+            workbench = self.app.workbench  # type: ignore[attr-defined]
+            results, folders = workbench.search(query, k=20, mode=mode), workbench.folders()
         except WorkbenchError as exc:
             self.app.call_from_thread(
                 self.app.notify, exc.message, title=exc.title, severity="error"
             )
             return
-        self.post_message(SearchFinished(query, results))
+        self.post_message(SearchFinished(query, results, folders))
 
     @on(SearchFinished)
     def show(self, message: SearchFinished) -> None:
-        self.results = message.results
+        self.results, self.folders = message.results, message.folders
         table = self.query_one("#results", DataTable)
         table.clear()
-        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
         for rank, result in enumerate(message.results, start=1):
             table.add_row(
                 str(rank),
                 f"{result.score:.3f}",
                 result.kind,
-                short_path(result.path, folders),
+                short_path(result.path, self.folders),
                 format_locator(result.locator),
             )
         preview = self.query_one("#preview", Static)
@@ -147,5 +149,4 @@ class SearchScreen(Screen[None]):
             self.query_one("#preview", Static).update(message.content)
 
     def _preview(self, result: Any) -> Any:
-        folders = self.app.workbench.folders()  # type: ignore[attr-defined]
-        return preview_text(result, short_path(result.path, folders))
+        return preview_text(result, short_path(result.path, self.folders))
