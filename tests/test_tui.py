@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -204,6 +205,9 @@ async def test_ask_streams_a_cited_answer_and_keeps_history(
         assert record is not None and not record["declined"]
         assert any(c["path"].endswith("account-help.md") for c in record["citations"])
         assert "Groundedness" in static_text(app, "#grounding")
+        # The checked markers show in the answer, also where Workbench chose them for the model.
+        cited = sorted(set(re.findall(r"\[\d+\]", record["answer"])))
+        assert cited and all(marker in static_text(app, "#answer") for marker in cited)
         sources = table_rows(app, "#sources")
         assert sources and sources[0][0].startswith("[")
         assert "demo/notes/account-help.md" in static_text(app, "#source-preview")

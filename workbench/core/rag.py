@@ -247,13 +247,13 @@ def check_and_cite(
         # A supported sentence cites the source that supports it; an unsupported one, nothing.
         supported = sentence.supported and sentence.source is not None
         sentence.cited = [sentence.source] if supported and sentence.source else []
-        pieces.append(_with_markers(text[start:end], sentence.cited))
+        pieces.append(with_markers(text[start:end], sentence.cited))
         last = end
     pieces.append(text[last:])
     return "".join(pieces).strip(), report, "model" if model_cited else "workbench"
 
 
-def _with_markers(sentence: str, numbers: list[int]) -> str:
+def with_markers(sentence: str, numbers: list[int]) -> str:
     """``sentence`` with its own markers replaced by ``numbers``, before the final stop."""
     bare = _CITATION.sub("", sentence).rstrip()
     if not numbers:

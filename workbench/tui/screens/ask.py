@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
+from workbench.core.rag import with_markers
 from workbench.core.search import format_locator
 from workbench.errors import WorkbenchError
 from workbench.tui.messages import WorkFailed
@@ -75,7 +76,7 @@ def answer_text(record: dict[str, Any]) -> Text:
     if not sentences:
         return _marked(record["answer"])
     for sentence in sentences:
-        piece = _marked(sentence["text"])
+        piece = _marked(with_markers(sentence["text"], sentence.get("cited") or []))
         if sentence.get("supported") is False:
             piece.stylize("red")
             piece.append(" ⚠", style="bold red")
