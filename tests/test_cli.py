@@ -113,3 +113,23 @@ def test_help_is_fast_and_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_status_lists_failures_and_groups_skips_by_reason(workbench: Any, library: Path) -> None:
+    for name in ("a.zip", "b.zip", "c.zip"):
+        (library / name).write_bytes(b"PK\x03\x04 not really")
+    (library / "empty.txt").write_text("")
+    broken = library / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nthis is not a pdf body")
+    run(workbench, "add", str(library))
+    run(workbench, "ingest")
+
+    lines = run(workbench, "status").stdout.splitlines()
+    assert "1 files failed" in lines[2]
+    assert lines[3].startswith(f"  {broken}: ")
+    assert f"  no extractor for .zip files yet: {library / 'a.zip'} and 2 more" in lines
+    assert f"  empty file (0 bytes): {library / 'empty.txt'}" in lines
+    assert not any("b.zip" in line for line in lines)
+
+    listed = run(workbench, "status", "--all").stdout
+    assert all(str(library / name) in listed for name in ("a.zip", "b.zip", "c.zip"))

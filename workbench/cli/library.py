@@ -10,6 +10,8 @@ import typer
 from workbench.cli.app import JsonFlag, get_workbench
 from workbench.cli.output import console, err_console, print_json
 
+STATUS_LIST_LIMIT = 20  # failed files and skip reasons shown before "--all lists them"
+
 
 def register(app: typer.Typer) -> None:
     for command in (add, remove, folders, ingest, status, search, paths, plugins, demo):
@@ -125,7 +127,13 @@ def _print_ingest_summary(report: Any) -> None:
         )
 
 
-def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def status(
+    ctx: typer.Context,
+    all_: Annotated[
+        bool, typer.Option("--all", help="List every skipped file, not a summary by reason.")
+    ] = False,
+    json_: JsonFlag = False,
+) -> None:
     """Show what the index holds and which files are not indexed, and why."""
     data = get_workbench(ctx).status()
     if json_:
@@ -138,10 +146,32 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     if data["by_kind"]:
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(data["by_kind"].items()))
         console.print(f"By kind: {kinds}")
-    if data["failed"]:
-        console.print(f"[yellow]{len(data['failed'])} files not indexed:[/]")
-        for row in data["failed"]:
-            console.print(f"  {row['status']:8} {row['path']}: {row['reason']}")
+    failed = [row for row in data["failed"] if row["status"] == "failed"]
+    skipped = [row for row in data["failed"] if row["status"] != "failed"]
+    if failed:
+        console.print(f"[red]{len(failed)} files failed[/] (fix them, then sync again):")
+        for row in failed[:STATUS_LIST_LIMIT] if not all_ else failed:
+            console.print(f"  {row['path']}: {row['reason']}", markup=False, highlight=False)
+        if len(failed) > STATUS_LIST_LIMIT and not all_:
+            console.print(f"  … and {len(failed) - STATUS_LIST_LIMIT} more (--all lists them)")
+    if skipped and all_:
+        console.print(f"[yellow]{len(skipped)} files skipped:[/]")
+        for row in skipped:
+            console.print(f"  {row['path']}: {row['reason']}", markup=False, highlight=False)
+    elif skipped:
+        console.print(f"[yellow]{len(skipped)} files skipped[/], by reason:")
+        for reason, rows in _by_reason(skipped)[:STATUS_LIST_LIMIT]:
+            example = rows[0]["path"] + (f" and {len(rows) - 1} more" if len(rows) > 1 else "")
+            console.print(f"  {reason}: {example}", markup=False, highlight=False)
+        console.print("  (`workbench status --all` lists every file)")
+
+
+def _by_reason(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Rows grouped by reason, the most common reason first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["reason"], []).append(row)
+    return sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
 
 
 def search(
