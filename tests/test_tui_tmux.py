@@ -22,26 +22,29 @@ TIMEOUT = 90.0
 
 class Terminal:
     def __init__(self, home: Path) -> None:
+        # A tmux server of its own (-L): a test never races another's server shutting down,
+        # nor touches the person's own tmux sessions.
         self.session = f"wb-{uuid.uuid4().hex[:8]}"
+        self.tmux = ["tmux", "-L", self.session]
         exe = Path(sys.executable).parent / "workbench"
         command = f"env WORKBENCH_HOME={home} TERM=xterm-256color {exe} demo"
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "36", command],
+            [*self.tmux, "new-session", "-d", "-s", self.session, "-x", "120", "-y", "36", command],
             check=True,
             env={k: v for k, v in os.environ.items() if k != "TMUX"},
         )
 
     def screen(self) -> str:
         result = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, text=True
+            [*self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True, text=True
         )
         return result.stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.session, *keys], check=True)
 
     def type(self, text: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, "-l", text], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.session, "-l", text], check=True)
 
     def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
         """Read the screen until ``text`` shows, as a person watching it would."""
@@ -54,7 +57,7 @@ class Terminal:
             time.sleep(0.2)  # a person's glance at the screen, not a stand-in for sync
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
