@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.core.compressed import OPENERS, TEXT_KINDS, CompressedExtractor
 from workbench.errors import WorkbenchError
+
+DEFAULT_MAX_BYTES = 25 * 2**20  # until configure() hands over the user's max_file_mb
 
 # Known binary formats: skipped without reading a byte. Kinds that a later extractor
 # handles (PDF, images, audio, office) are simply registered by that extractor instead.
@@ -41,9 +44,11 @@ class ExtractorRegistry:
                 table[key] = extractor
                 owners[key] = plugin
         self._fallback = self._by_suffix.get("")
+        self._max_bytes = DEFAULT_MAX_BYTES
 
     def configure(self, settings: Any, paths: Any) -> None:
         """Hand the user's settings and paths to every extractor that takes them."""
+        self._max_bytes = settings.max_file_bytes
         for extractor in self.extractors:
             configure = getattr(extractor, "configure", None)
             if callable(configure):
@@ -65,7 +70,18 @@ class ExtractorRegistry:
         suffix = Path(path).suffix.lower()
         if suffix in self._by_suffix:
             return self._by_suffix[suffix], None
+        if suffix in OPENERS:
+            return self._compressed(path, suffix)
         if suffix in BINARY_SUFFIXES:
             return None, f"no extractor for {suffix} files yet"
         # Unknown suffixes are tried as plain text; binary content is refused on reading.
         return self._fallback, None if self._fallback else f"no extractor for {suffix} files"
+
+    def _compressed(self, path: str, suffix: str) -> tuple[Any | None, str | None]:
+        """A compressed text file is read by the extractor of its name without ``suffix``."""
+        inner_path = path[: -len(suffix)]
+        inner, _ = self.for_path(inner_path)
+        inner_suffix = Path(inner_path).suffix.lower()
+        if inner is None or inner.kind not in TEXT_KINDS:
+            return None, f"no extractor for {inner_suffix}{suffix} files yet"
+        return CompressedExtractor(inner, suffix, self._max_bytes), None
