@@ -175,6 +175,25 @@ def test_unreadable_file_fails_with_reason(workbench: Workbench, library: Path) 
     assert "Permission denied" in failed[str(secret)]["reason"]
 
 
+def test_link_to_a_sibling_folder_indexes_files_once_under_their_own_path(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    (folder / "real").mkdir(parents=True)
+    (folder / "real" / "note.txt").write_text("The kiln firing schedule is on Thursdays.\n")
+    (folder / "a-link").symlink_to(folder / "real")  # sorts first, walked second
+    workbench.add_folder(folder)
+    ingest(workbench)
+    assert sorted(workbench.store.file_records()) == [
+        str(folder / "a-link"),
+        str(folder / "real" / "note.txt"),
+    ]
+    reason = workbench.status()["failed"][0]["reason"]
+    assert (
+        reason == f"symbolic link to {folder / 'real'}, a folder already indexed under its own path"
+    )
+
+
 def test_file_vanishing_mid_sync_is_not_indexed(workbench: Workbench, library: Path) -> None:
     victim = library / "notes" / "travel.txt"
     workbench.add_folder(library)

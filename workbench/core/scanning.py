@@ -162,7 +162,8 @@ def _walk(
     specs = rules.with_gitignore(directory, specs)
     try:
         with os.scandir(directory) as iterator:
-            entries = sorted(iterator, key=lambda entry: entry.name)
+            # Real folders before links to them: a file is indexed under its own path.
+            entries = sorted(iterator, key=lambda entry: (_is_link(entry), entry.name))
     except OSError:
         return  # unreadable or vanished directory: its files are not seen (kept if indexed)
     for entry in entries:
@@ -189,14 +190,8 @@ def _walk(
                 continue
             key = (info.st_dev, info.st_ino)
             if key in visited:
-                if is_link:  # a link back to a folder already walked: following it loops
-                    yield ScanEntry(
-                        entry.path,
-                        folder,
-                        0,
-                        0,
-                        "symbolic link loop (links to a folder already indexed)",
-                    )
+                if is_link:  # following it would walk a folder twice, or forever
+                    yield ScanEntry(entry.path, folder, 0, 0, _revisit_reason(entry.path))
                 continue
             visited.add(key)
             yield from _walk(
@@ -208,6 +203,22 @@ def _walk(
         scanned = scan_file(entry.path, folder, is_link)
         if scanned is not None:
             yield scanned
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return False
+
+
+def _revisit_reason(link: str) -> str:
+    """Why a symbolic link to a folder already walked is not followed."""
+    target = os.path.realpath(link)
+    here = os.path.realpath(os.path.dirname(link))
+    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+        return "symbolic link loop (links to a folder it is inside)"
+    return f"symbolic link to {target}, a folder already indexed under its own path"
 
 
 def scan_file(path: str, folder: str, is_link: bool | None = None) -> ScanEntry | None:
