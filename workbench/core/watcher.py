@@ -123,10 +123,10 @@ class LibraryWatcher:
         pending: set[str] = set()
         first_at = last_at = 0.0
         events = 0
-        next_folder_check = time.monotonic() + self.poll_folders_s
-        idle_since = time.monotonic()
+        folders_checked = idle_since = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
+            next_folder_check = folders_checked + self.poll_folders_s
             if pending:
                 ready_at = min(last_at + self.debounce_s, first_at + self.max_wait_s)
                 timeout = max(0.0, min(ready_at, next_folder_check) - now)
@@ -139,7 +139,9 @@ class LibraryWatcher:
             if item is not None and item != _STOP:
                 now = time.monotonic()
                 for path, is_dir in [item, *self._drain()]:
-                    if self._wanted(path, is_dir):
+                    if path in self._watches:  # a library folder itself: deleted, moved?
+                        next_folder_check = now
+                    elif self._wanted(path, is_dir):
                         if not pending:
                             first_at = now
                         pending.add(path)
@@ -160,7 +162,7 @@ class LibraryWatcher:
                 self._optimize()
             if now >= next_folder_check:
                 self._update_watches(self.store.folders(), announce=True)
-                next_folder_check = time.monotonic() + self.poll_folders_s
+                folders_checked = time.monotonic()
 
     def _drain(self) -> Iterator[tuple[str, bool]]:
         while True:
@@ -176,8 +178,6 @@ class LibraryWatcher:
         folder = self._folder_of(path)
         if folder is None or folder in self._missing:
             return False
-        if path == folder:
-            return False  # the folder itself: handled by the folder checks, never purged
         if os.path.basename(path) == ".gitignore":
             return True  # re-reading the rules happens at the start of the sync
         return not self.syncer.rules.ignored(path, folder, is_dir)
@@ -190,6 +190,11 @@ class LibraryWatcher:
 
     def _sync(self, paths: list[str], trigger: str, events: int) -> bool:
         """One incremental sync over ``paths``; False when another writer kept the lock."""
+        # A folder deleted or unmounted since the last check must not reach the sync: its
+        # files' delete events (or its own absence) would purge the index it keeps.
+        for folder in [f for f in self._watches if f not in self._missing]:
+            if not os.path.isdir(folder):
+                self._folder_gone(folder)
         folders = [f for f in self._watches if f not in self._missing]
         scope = [p for p in paths if self._folder_of(p) in folders]
         # An edited .gitignore changes what its directory holds: sync all of it.
@@ -254,22 +259,21 @@ class LibraryWatcher:
                         self.on_event(WatchEvent("folder_added", {"path": folder}))
                         self._sync([folder], "folder_added", 0)
                 else:
-                    self._missing.add(folder)
-                    self.on_event(WatchEvent("folder_missing", {"path": folder}))
+                    self._folder_gone(folder)
             elif exists and folder in self._missing:
                 self._missing.discard(folder)
                 self._schedule(folder)
                 self.on_event(WatchEvent("folder_back", {"path": folder}))
                 self._sync([folder], "folder_back", 0)
             elif not exists and folder not in self._missing:
-                self._missing.add(folder)
-                self._unschedule(folder)
-                self.on_event(
-                    WatchEvent(
-                        "folder_missing",
-                        {"path": folder, "message": "kept its index; watching the rest"},
-                    )
-                )
+                self._folder_gone(folder)
+
+    def _folder_gone(self, folder: str) -> None:
+        """Stop watching a folder that vanished; its index stays until it comes back."""
+        self._missing.add(folder)
+        self._unschedule(folder)
+        message = "kept its index; watching the rest; synced again when it comes back"
+        self.on_event(WatchEvent("folder_missing", {"path": folder, "message": message}))
 
     def _schedule(self, folder: str) -> None:
         try:
