@@ -27,3 +27,54 @@ def test_bad_config_says_what_to_do(tmp_path: Path) -> None:
     config.write_text("colour = 'blue'\n")
     with pytest.raises(WorkbenchError, match="Unknown setting"):
         Settings.load(config, {})
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "expected"),
+    [
+        (
+            'max_file_mb = "lots"\n',
+            {},
+            r"max_file_mb = 'lots' \(in .*config.toml\) is not a number",
+        ),
+        ("", {"WORKBENCH_MAX_FILE_MB": "abc"}, r"WORKBENCH_MAX_FILE_MB\) is not a number"),
+        ("search_k = 2.5\n", {}, r"search_k = 2.5 .* is not a whole number"),
+        ("follow_symlinks = 3\n", {}, r"follow_symlinks = 3 .* is not true or false"),
+        ("", {"WORKBENCH_FOLLOW_SYMLINKS": "maybe"}, r"is not true or false"),
+        ("ignore = [1, 2]\n", {}, r"ignore = \[1, 2\] .* is not a list of strings"),
+        ("max_file_mb = -1\n", {}, r"max_file_mb must be positive\. It was set in .*config.toml"),
+        ("", {"WORKBENCH_CHUNK_TOKENS": "4"}, r"It was set from the environment variable"),
+        ("", {"WORKBENCH_MAX_FILE_MB": "nan"}, r"is not a number"),
+    ],
+)
+def test_bad_values_name_the_setting_and_where_it_came_from(
+    tmp_path: Path, toml: str, env: dict[str, str], expected: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(toml)
+    with pytest.raises(WorkbenchError, match=expected) as caught:
+        Settings.load(config, env)
+    assert caught.value.title == "Bad config"
+
+
+def test_numbers_and_booleans_in_the_usual_spellings(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('max_file_mb = "12.5"\nsearch_k = 4.0\nfollow_symlinks = false\n')
+    settings = Settings.load(
+        config, {"WORKBENCH_RRF_K": " 30 ", "WORKBENCH_SCAN_MODEL_CACHES": "no"}
+    )
+    assert (settings.max_file_mb, settings.search_k, settings.rrf_k) == (12.5, 4, 30)
+    assert settings.follow_symlinks is False and settings.scan_model_caches is False
+
+
+def test_bad_settings_reach_the_cli_as_a_message(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "workbench"
+    env = dict(os.environ, WORKBENCH_HOME=str(tmp_path), WORKBENCH_MAX_FILE_MB="abc")
+    result = subprocess.run([str(exe), "status"], capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "WORKBENCH_MAX_FILE_MB" in result.stderr and "not a number" in result.stderr

@@ -184,5 +184,7 @@ def test_chat_settings_from_file_and_env(tmp_path: Path) -> None:
     settings = Settings.load(config, {"WORKBENCH_THREADS": "4"})
     assert (settings.chat_model, settings.gpu_layers, settings.threads) == ("qwen", 20, 4)
     assert Settings.load(config, {"WORKBENCH_GPU_LAYERS": "auto"}).gpu_layers == "auto"
-    with pytest.raises(WorkbenchError, match="gpu_layers must be"):
+    with pytest.raises(
+        WorkbenchError, match='gpu_layers = .all. .* is not "auto" or a whole number'
+    ):
         Settings.load(config, {"WORKBENCH_GPU_LAYERS": "all"})

@@ -42,7 +42,17 @@ class Settings:
     """Reciprocal rank fusion constant for hybrid search."""
 
     follow_symlinks: bool = True
-    """Follow symbolic links to files and folders (loops are detected and skipped)."""
+    """Follow symbolic links to files and folders inside your added folders (loops are
+    detected and skipped). A link whose target lies outside them is never followed."""
+
+    allow_link_targets: list[str] = field(default_factory=list)
+    """Folders outside your added folders that symbolic links may lead into, e.g.
+    ["/mnt/archive"]; links to anywhere else are skipped with a reason."""
+
+    ocr_engine: str = "auto"
+    """OCR engine for scanned pages and images: "rapidocr" (bundled, English), "tesseract"
+    (the system program, any language with its data installed) or "auto": the one that read
+    best in bench/ocr_engines.py among those installed that read ocr_language."""
 
     ocr_language: str = "eng"
     """Tesseract language(s) for scanned pages and images, e.g. "eng" or "eng+deu" (each needs
@@ -105,23 +115,24 @@ class Settings:
 
     @classmethod
     def load(cls, config_file: Path, environ: dict[str, str] | None = None) -> Settings:
-        """Read ``config_file`` (if it exists), then apply WORKBENCH_* overrides."""
+        """Read ``config_file`` (if it exists), then apply WORKBENCH_* overrides.
+
+        Every value is checked against its setting's type and range; a bad one raises a
+        WorkbenchError naming the setting, where the value came from and what it expects.
+        """
         values: dict[str, Any] = {}
-        if config_file.exists():
-            try:
-                values.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise WorkbenchError(
-                    f"The config file {config_file} is not valid TOML: {exc}. "
-                    "Fix it or delete it to go back to the defaults.",
-                    title="Bad config",
-                ) from exc
+        sources: dict[str, str] = {}
+        for name, value in _read_toml(config_file).items():
+            values[name] = value
+            sources[name] = f"in {config_file}"
         environ = dict(os.environ if environ is None else environ)
         known = {f.name: f for f in fields(cls)}
-        for name, spec in known.items():
-            raw = environ.get(ENV_PREFIX + name.upper())
+        for name in known:
+            variable = ENV_PREFIX + name.upper()
+            raw = environ.get(variable)
             if raw is not None:
-                values[name] = _parse_env(raw, spec.type)
+                values[name] = raw
+                sources[name] = f"from the environment variable {variable}"
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise WorkbenchError(
@@ -129,63 +140,176 @@ class Settings:
                 f"Known settings: {', '.join(sorted(known))}.",
                 title="Bad config",
             )
-        settings = cls(**values)
-        settings.validate()
+        typed = {
+            name: _coerce(name, value, str(known[name].type), sources[name])
+            for name, value in values.items()
+        }
+        settings = cls(**typed)
+        try:
+            settings.validate()
+        except SettingError as exc:
+            where = sources.get(exc.setting, "(the default)")
+            raise WorkbenchError(f"{exc.message} It was set {where}.", exc.title) from None
         return settings
 
     def validate(self) -> None:
         if not 16 <= self.chunk_tokens <= 256:
-            raise WorkbenchError(
-                f"chunk_tokens must be between 16 and 256, not {self.chunk_tokens}.", "Bad config"
+            raise SettingError(
+                "chunk_tokens", f"chunk_tokens must be between 16 and 256, not {self.chunk_tokens}."
             )
         if self.max_file_mb <= 0:
-            raise WorkbenchError("max_file_mb must be positive.", "Bad config")
+            raise SettingError("max_file_mb", "max_file_mb must be positive.")
+        if self.embed_batch_size < 1 or self.search_k < 1 or self.rrf_k < 1:
+            name = next(
+                n for n in ("embed_batch_size", "search_k", "rrf_k") if getattr(self, n) < 1
+            )
+            raise SettingError(name, f"{name} must be at least 1, not {getattr(self, name)}.")
         if self.index_history_days < 0:
-            raise WorkbenchError("index_history_days must be 0 or more.", "Bad config")
+            raise SettingError("index_history_days", "index_history_days must be 0 or more.")
         if self.ocr_max_pages < 0:
-            raise WorkbenchError("ocr_max_pages must be 0 (no OCR) or more.", "Bad config")
+            raise SettingError("ocr_max_pages", "ocr_max_pages must be 0 (no OCR) or more.")
+        if self.ocr_engine not in ("auto", "rapidocr", "tesseract"):
+            raise WorkbenchError(
+                f'ocr_engine must be "auto", "rapidocr" or "tesseract", not {self.ocr_engine!r}.',
+                "Bad config",
+            )
+        for name in ("watch_debounce_s", "watch_max_wait_s"):
+            if getattr(self, name) < 0:
+                raise SettingError(name, f"{name} must be 0 or more seconds.")
         self.validate_chat()
 
     def validate_chat(self) -> None:
         """Checks the chat settings; normalises ``gpu_layers`` to "auto" or an int."""
         layers = str(self.gpu_layers).strip().lower()
         if layers != "auto" and not layers.lstrip("-").isdigit():
-            raise WorkbenchError(
+            raise SettingError(
+                "gpu_layers",
                 f'gpu_layers must be "auto" or a number of layers, not {self.gpu_layers!r}.',
-                "Bad config",
             )
         self.gpu_layers = layers if layers == "auto" else int(layers)
         if self.context_size < 512:
-            raise WorkbenchError(
-                f"context_size must be at least 512 tokens, not {self.context_size}.", "Bad config"
+            raise SettingError(
+                "context_size",
+                f"context_size must be at least 512 tokens, not {self.context_size}.",
             )
-        if self.threads < 0 or self.max_answer_tokens < 1 or self.answer_k < 1:
-            raise WorkbenchError(
-                "threads must be 0 or more; max_answer_tokens and answer_k at least 1.",
-                "Bad config",
+        if self.threads < 0:
+            raise SettingError(
+                "threads", f"threads must be 0 (one per core) or more, not {self.threads}."
             )
-        for name in ("min_relevance", "support_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise WorkbenchError(f"{name} must be between 0 and 1.", "Bad config")
+        for name in ("max_answer_tokens", "answer_k"):
+            if getattr(self, name) < 1:
+                raise SettingError(name, f"{name} must be at least 1, not {getattr(self, name)}.")
+        for name in ("min_relevance", "support_threshold", "temperature"):
+            limit = 2.0 if name == "temperature" else 1.0
+            if not 0.0 <= getattr(self, name) <= limit:
+                raise SettingError(name, f"{name} must be between 0 and {limit:g}.")
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
 
 
-def _parse_env(raw: str, type_name: Any) -> Any:
-    text = str(type_name)
-    if "list" in text:
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    if "bool" in text:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if "int" in text:
+class SettingError(WorkbenchError):
+    """A setting has a value it cannot take; ``Settings.load`` adds where it came from."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message, "Bad config")
+        self.setting = setting
+
+
+def _read_toml(config_file: Path) -> dict[str, Any]:
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkbenchError(
+            f"The config file {config_file} cannot be read: {exc}. Fix its permissions or "
+            "delete it to go back to the defaults.",
+            title="Bad config",
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkbenchError(
+            f"The config file {config_file} is not valid TOML: {exc}. "
+            "Fix it or delete it to go back to the defaults.",
+            title="Bad config",
+        ) from None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(name: str, value: Any, type_name: str, where: str) -> Any:
+    """``value`` as the setting's type (strings from the environment are parsed, as TOML
+    strings holding a number are); a value that is not one raises a WorkbenchError."""
+    expected, parsed = _parse(value, type_name)
+    if parsed is _INVALID:
+        example = _EXAMPLES.get(expected, "")
+        raise WorkbenchError(
+            f"The setting {name} = {value!r} ({where}) is not {expected}. "
+            f"Set it like {name} = {example} in config.toml, or remove it to use the default."
+            if example
+            else f"The setting {name} = {value!r} ({where}) is not {expected}.",
+            title="Bad config",
+        )
+    return parsed
+
+
+_INVALID = object()
+_EXAMPLES = {
+    "a number": "25",
+    "a whole number": "8",
+    "true or false": "true",
+    "a list of strings": '["*.bak", "build"]',
+    '"auto" or a whole number': '"auto"',
+    "a string": '"text"',
+}
+
+
+def _parse(value: Any, type_name: str) -> tuple[str, Any]:
+    """(what the type expects in words, the parsed value or _INVALID)."""
+    if "list" in type_name:
+        if isinstance(value, str):  # from the environment: comma-separated
+            return "a list of strings", [part.strip() for part in value.split(",") if part.strip()]
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        return "a list of strings", list(value) if ok else _INVALID
+    if "bool" in type_name:
+        if isinstance(value, bool):
+            return "true or false", value
+        text = str(value).strip().lower() if isinstance(value, str) else None
+        if text in _TRUE:
+            return "true or false", True
+        return "true or false", False if text in _FALSE else _INVALID
+    if "int" in type_name and "str" in type_name:  # gpu_layers: a number or "auto"
+        expected = '"auto" or a whole number'
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return expected, "auto"
+        return expected, _number(value, int)
+    if "int" in type_name:
+        return "a whole number", _number(value, int)
+    if "float" in type_name:
+        return "a number", _number(value, float)
+    return "a string", value if isinstance(value, str) else _INVALID
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, bool):
+        return _INVALID
+    if isinstance(value, int | float) and kind is float:
+        return float(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else _INVALID
+    if isinstance(value, str):
         try:
-            return int(raw)
+            number = float(value.strip())
         except ValueError:
-            if "str" in text:  # e.g. gpu_layers: a number or "auto"
-                return raw.strip()
-            raise
-    if "float" in text:
-        return float(raw)
-    return raw
+            return _INVALID
+        if number != number or number in (float("inf"), float("-inf")):
+            return _INVALID
+        return _number(number, kind)
+    return _INVALID
