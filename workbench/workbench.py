@@ -106,7 +106,16 @@ class Workbench:
                 f"{folder} is a file. Add the folder that contains it instead.", "Cannot add folder"
             )
         text = str(folder)
+        from workbench.core.scanning import display_path
         from workbench.core.sync import under
+
+        if display_path(text) != text:
+            raise WorkbenchError(
+                f"The path {display_path(text)} is not valid UTF-8, so its files could not be "
+                "stored or shown reliably. Rename the folder (e.g. `convmv -f latin1 -t utf-8`) "
+                "and add it again.",
+                "Cannot add folder",
+            )
 
         existing = self.folders()
         covering = [f for f in existing if under(text, [f])]
@@ -142,15 +151,16 @@ class Workbench:
     def file_states(self, folder: str) -> list[dict[str, Any]]:
         """Every file of ``folder`` with its status: indexed, failed, skipped, or pending
         (on disk but not yet synced, or changed or deleted since the last sync)."""
-        from workbench.core.scanning import scan_folder
+        from workbench.core.scanning import LinkPolicy, scan_folder
         from workbench.core.sync import under
 
         records = {p: r for p, r in self.store.file_records().items() if under(p, [folder])}
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
-        entries = scan_folder(
-            folder, self.syncer.rules, follow_symlinks=self.settings.follow_symlinks
+        links = LinkPolicy.for_folders(
+            self.folders(), self.settings.allow_link_targets, self.settings.follow_symlinks
         )
+        entries = scan_folder(folder, self.syncer.rules, links=links)
         for entry in entries if os.path.isdir(folder) else []:
             seen.add(entry.path)
             record = records.get(entry.path)

@@ -37,6 +37,58 @@ class ScanEntry:
     problem: str | None = None
 
 
+def display_path(path: str) -> str:
+    """``path`` as text that can be stored and printed: bytes that are not UTF-8 (kept by
+    Python as lone surrogates) are shown as ``\\xff`` escapes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        raw = path.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def _undecodable(path: str) -> bool:
+    return display_path(path) is not path
+
+
+UNDECODABLE_NAME = (
+    "its name is not valid UTF-8 (shown with \\x escapes), so it cannot be indexed or "
+    "shown reliably; rename it (e.g. `convmv -f latin1 -t utf-8`) to index it"
+)
+
+
+@dataclass(frozen=True)
+class LinkPolicy:
+    """Which symbolic links a scan follows: by default only those whose target lies inside
+    an added folder (or one of ``allowed``), so a link to /etc never leaks it into the index."""
+
+    follow: bool = True
+    roots: tuple[str, ...] = ()
+
+    @classmethod
+    def for_folders(
+        cls, folders: Sequence[str], allowed: Sequence[str] = (), follow: bool = True
+    ) -> LinkPolicy:
+        """The policy for a library of ``folders`` (each by its own path and its real one)."""
+        roots = {os.path.realpath(os.path.expanduser(p)) for p in [*folders, *allowed]}
+        return cls(follow, tuple(sorted(roots | set(folders))))
+
+    def outside(self, path: str) -> str | None:
+        """Why the link at ``path`` is not followed (its target leaves the library), or None."""
+        if not self.roots:
+            return None
+        target = os.path.realpath(path)
+        for root in self.roots:
+            if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
+                return None
+        return (
+            f"symbolic link to {display_path(target)}, outside your added folders: not followed, "
+            "so nothing outside the library is read (add that folder, or list it in "
+            "allow_link_targets in config.toml, to index it)"
+        )
+
+
 class IgnoreRules:
     """What is never indexed: default junk, the user's globs, and each folder's .gitignore files.
 
@@ -132,29 +184,31 @@ def scan_folder(
     folder: str,
     rules: IgnoreRules,
     *,
-    follow_symlinks: bool = True,
+    links: LinkPolicy | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     specs: list[tuple[str, Any]] | None = None,
 ) -> Iterator[ScanEntry]:
     """Every file under ``folder`` that the rules do not ignore, depth first, sorted by name.
 
-    ``specs`` are .gitignore rules from above ``folder`` when it is a subfolder of a library
-    folder (see ``IgnoreRules.specs_above``).
+    ``links`` says which symbolic links are followed (by default: those that stay inside
+    ``folder``). ``specs`` are .gitignore rules from above ``folder`` when it is a subfolder
+    of a library folder (see ``IgnoreRules.specs_above``).
     """
+    links = links or LinkPolicy.for_folders([folder])
     root = Path(folder)
     try:
         root_stat = root.stat()
     except OSError:
         return
     visited = {(root_stat.st_dev, root_stat.st_ino)}
-    yield from _walk(str(root), folder, rules, follow_symlinks, visited, should_stop, specs or [])
+    yield from _walk(str(root), folder, rules, links, visited, should_stop, specs or [])
 
 
 def _walk(
     directory: str,
     folder: str,
     rules: IgnoreRules,
-    follow_symlinks: bool,
+    links: LinkPolicy,
     visited: set[tuple[int, int]],
     should_stop: Callable[[], bool],
     specs: list[tuple[str, Any]],
@@ -171,9 +225,12 @@ def _walk(
             return
         try:
             is_link = entry.is_symlink()
-            if is_link and not follow_symlinks:
+            if is_link and not links.follow:
                 continue
         except OSError:
+            continue
+        if _undecodable(entry.name):
+            yield ScanEntry(display_path(entry.path), folder, 0, 0, UNDECODABLE_NAME)
             continue
         try:
             is_dir = entry.is_dir(follow_symlinks=True)
@@ -183,6 +240,10 @@ def _walk(
             continue
         if is_dir:
             if rules.ignores_dir(entry.name, entry.path):
+                continue
+            outside = links.outside(entry.path) if is_link else None
+            if outside:
+                yield ScanEntry(entry.path, folder, 0, 0, outside)
                 continue
             try:
                 info = entry.stat(follow_symlinks=True)
@@ -194,13 +255,11 @@ def _walk(
                     yield ScanEntry(entry.path, folder, 0, 0, _revisit_reason(entry.path))
                 continue
             visited.add(key)
-            yield from _walk(
-                entry.path, folder, rules, follow_symlinks, visited, should_stop, specs
-            )
+            yield from _walk(entry.path, folder, rules, links, visited, should_stop, specs)
             continue
         if rules.ignores_file(entry.name, entry.path):
             continue
-        scanned = scan_file(entry.path, folder, is_link)
+        scanned = scan_file(entry.path, folder, is_link, links)
         if scanned is not None:
             yield scanned
 
@@ -221,10 +280,27 @@ def _revisit_reason(link: str) -> str:
     return f"symbolic link to {target}, a folder already indexed under its own path"
 
 
-def scan_file(path: str, folder: str, is_link: bool | None = None) -> ScanEntry | None:
-    """The ScanEntry of one file; None if it is gone. ``is_link`` saves an lstat if known."""
+def scan_file(
+    path: str, folder: str, is_link: bool | None = None, links: LinkPolicy | None = None
+) -> ScanEntry | None:
+    """The ScanEntry of one file; None if it is gone. ``is_link`` saves an lstat if known.
+
+    Without ``is_link`` (a path named by a watcher event, not met in a walk) the file's real
+    path is checked against ``links`` too: a folder on its way may be a link out.
+    """
+    if _undecodable(path):
+        if not os.path.lexists(path):
+            return None
+        return ScanEntry(display_path(path), folder, 0, 0, UNDECODABLE_NAME)
+    links = links or LinkPolicy.for_folders([folder])
+    walked = is_link is not None
     if is_link is None:
         is_link = os.path.islink(path)
+    if is_link and not links.follow:
+        return None
+    outside = links.outside(path) if is_link or not walked else None
+    if outside:
+        return ScanEntry(path, folder, 0, 0, outside) if os.path.lexists(path) else None
     try:
         info = os.stat(path)
     except FileNotFoundError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +37,21 @@ class SearchResult:
         }
 
 
+def normalise_glob(pattern: str) -> str:
+    """``pattern`` with ``.``/``..`` segments and doubled slashes resolved, as stored paths
+    are (``/x/d1/../d2/*`` is ``/x/d2/*``); a trailing slash means everything below."""
+    if not pattern:
+        return pattern
+    folder_only = pattern.endswith("/")
+    normalised = posixpath.normpath(os.path.expanduser(pattern))
+    if normalised.startswith("//"):  # POSIX keeps a leading double slash
+        normalised = "/" + normalised.lstrip("/")
+    return normalised.rstrip("/") + "/*" if folder_only else normalised
+
+
 def glob_to_like(pattern: str) -> str:
     """A shell glob as a SQL LIKE pattern; patterns not starting with / match anywhere."""
+    pattern = normalise_glob(pattern)
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = escaped.replace("**", "*").replace("*", "%").replace("?", "_")
     return like if pattern.startswith("/") else "%" + like
