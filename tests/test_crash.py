@@ -128,3 +128,61 @@ def test_kill_9_at_a_random_moment(setup: tuple[Path, Path], tmp_path: Path, emb
     rerun = cli(home, plugins, "ingest")
     assert rerun.wait() == 0
     assert snapshot(home, embedder) == clean_ingest(tmp_path, library, plugins, embedder)
+
+
+# Kills its own process a fixed time after the first file is read: a person pressing kill -9
+# (or a power cut) in the middle of a long first ingest whose cost is embedding, not reading.
+TIMED_KILL_PLUGIN = """
+import os, signal, threading
+from workbench.core.documents import Block, Extraction
+from workbench.hookspecs import hookimpl
+
+_timer = []
+
+class Slow:
+    name = "essay"
+    version = "1"
+    suffixes = frozenset({".essay"})
+    filenames = frozenset()
+
+    def extract(self, path, data):
+        if not _timer and "KILL_AFTER_S" in os.environ:
+            kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+            _timer.append(threading.Timer(float(os.environ["KILL_AFTER_S"]), kill))
+            _timer[0].start()
+        return Extraction("essay", [Block(data.decode(), 1, 1)])
+
+@hookimpl
+def register_extractors(register):
+    register(Slow())
+"""
+
+
+def test_kill_9_mid_ingest_keeps_what_finished_seconds_before(
+    tmp_path: Path, embedder: Any
+) -> None:
+    """The README's promise: finished files are committed at least every 5 s (flush_seconds),
+    so a kill 12 s into an ingest whose cost is embedding keeps the files finished early."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "essay.py").write_text(TIMED_KILL_PLUGIN)
+    library = tmp_path / "essays"
+    library.mkdir()
+    words = "kiln glaze loom heddle sourdough marmalade lantern harbour granite meadow".split()
+    for i in range(240):  # one or two long chunks of its own each: nothing is reused
+        text = " ".join(f"{words[(i * 7 + j) % 10]}{(i * 31 + j) % 997}" for j in range(70))
+        (library / f"essay-{i:04d}.essay").write_text(text)
+    home = tmp_path / "home"
+    assert cli(home, plugins, "add", str(library)).wait() == 0
+    process = cli(home, plugins, "ingest", KILL_AFTER_S="12")
+    assert process.wait() == -signal.SIGKILL
+    kept = snapshot(home, embedder)
+    assert kept["files"], "nothing was committed in the 12 s before the kill"
+    # Every committed file has its chunk (a later batch may have left orphans: purged below).
+    assert {name for name, _, _ in kept["files"]} <= set(kept["paths"])
+    rerun = cli(home, plugins, "ingest", "--json")
+    assert rerun.wait() == 0
+    done = snapshot(home, embedder)
+    assert {status for _, status, _ in done["files"]} == {"indexed"}
+    assert len(done["files"]) == 240
+    assert done["chunks"] == done["unique_ids"] == sum(n for _, _, n in done["files"])

@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings
-from workbench.core.chunking import Chunk, chunk_blocks
+from workbench.core.chunking import Chunk, chunk_blocks, text_hash
 from workbench.core.documents import ExtractionError, SkipFile
 from workbench.core.registry import ExtractorRegistry
-from workbench.core.scanning import IgnoreRules, ScanEntry, scan_file, scan_folder
+from workbench.core.scanning import IgnoreRules, LinkPolicy, ScanEntry, scan_file, scan_folder
 from workbench.core.store import FileRecord, Store
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 500
+# Chunks are embedded in groups of this many as files are prepared, so a commit that is due
+# has little left to embed and lands on time.
+EMBED_GROUP = 32
 
 
 @dataclass
@@ -120,6 +123,7 @@ class Syncer:
     # Slow extraction (OCR, transcription) commits at least this often, so an interrupted
     # sync keeps the files it finished.
     flush_seconds = 5.0
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(
         self, store: Store, registry: ExtractorRegistry, embedder: Any, settings: Settings
@@ -148,6 +152,7 @@ class Syncer:
         index compaction for later unless a lot has piled up (searches see new rows anyway).
         """
         started = time.perf_counter()
+        began = self.clock()
         report = SyncReport()
         targets = minimal_scope(scope if scope else folders)
         self.rules.refresh()
@@ -169,7 +174,7 @@ class Syncer:
                     report.unchanged += 1
                 else:
                     todo.append(entry)
-            self._index(todo, records, gone, report, on_progress, should_stop)
+            self._index(todo, records, gone, report, on_progress, should_stop, began)
             if report.interrupted:  # renames that committed still drop their old path
                 gone = {p: gone[p] for p in report.renamed_from}
             if gone:
@@ -195,6 +200,9 @@ class Syncer:
         should_stop: Callable[[], bool],
     ) -> dict[str, ScanEntry]:
         seen: dict[str, ScanEntry] = {}
+        links = LinkPolicy.for_folders(
+            folders, self.settings.allow_link_targets, self.settings.follow_symlinks
+        )
         for target in targets:
             folder = next((f for f in folders if under(target, [f])), None)
             if folder is None or not os.path.lexists(target):
@@ -203,14 +211,14 @@ class Syncer:
             if target != folder and self.rules.ignored(target, folder, is_dir):
                 continue
             if not is_dir:
-                entry = scan_file(target, folder)
+                entry = scan_file(target, folder, links=links)
                 if entry is not None:
                     seen[target] = entry
                 continue
             for entry in scan_folder(
                 target,
                 self.rules,
-                follow_symlinks=self.settings.follow_symlinks,
+                links=links,
                 should_stop=should_stop,
                 specs=self.rules.specs_above(folder, target),
             ):
@@ -247,10 +255,14 @@ class Syncer:
         report: SyncReport,
         on_progress: Callable[[SyncProgress], None],
         should_stop: Callable[[], bool],
+        started: float,
     ) -> None:
+        """Prepare each file, embedding as it goes, and commit at least every
+        ``flush_seconds``: a file finished more than that ago has been committed, so a kill
+        loses at most the last few seconds of work."""
         gone_by_hash = {r.hash: p for p, r in gone.items() if r.status == "indexed"}
-        pending: list[_Prepared] = []
-        flushed_at = time.monotonic()
+        batch = _Batch()
+        flushed_at = started
         for done, entry in enumerate(todo):
             if should_stop():
                 report.interrupted = True
@@ -259,16 +271,18 @@ class Syncer:
             prepared = self._prepare(entry, records.get(entry.path), gone_by_hash, gone, report)
             if prepared is None:
                 continue
-            pending.append(prepared)
+            batch.add(prepared)
+            if len(batch.unembedded) >= EMBED_GROUP:
+                self._embed(batch, report)
             if (
-                sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS
-                or len(pending) >= BATCH_FILES
-                or time.monotonic() - flushed_at >= self.flush_seconds
+                batch.chunk_count() >= BATCH_CHUNKS
+                or len(batch.files) >= BATCH_FILES
+                or self.clock() - flushed_at >= self.flush_seconds
             ):
-                self._flush(pending, report)
-                pending = []
-                flushed_at = time.monotonic()
-        self._flush(pending, report)
+                self._flush(batch, report)
+                batch = _Batch()
+                flushed_at = self.clock()
+        self._flush(batch, report)
         if not report.interrupted:
             on_progress(SyncProgress("index", len(todo), len(todo)))
 
@@ -368,13 +382,20 @@ class Syncer:
         report.changes.append({"path": record.path, "action": status, "reason": reason})
         return _Prepared(replace(record, status=status, reason=reason, chunks=0))
 
-    def _flush(self, pending: list[_Prepared], report: SyncReport) -> None:
-        if not pending:
+    def _embed(self, batch: _Batch, report: SyncReport) -> None:
+        """Vectors for the chunks added to the batch since the last call."""
+        texts = [chunk.text for chunk in batch.unembedded]
+        fresh = [text for text in texts if text_hash(text) not in batch.vectors]
+        report.reused += len(texts) - len(fresh)
+        batch.vectors.update(self._vectors(fresh, report, batch))
+        batch.unembedded = []
+
+    def _flush(self, batch: _Batch, report: SyncReport) -> None:
+        if not batch.files:
             return
-        fresh = [p for p in pending if p.chunks]
-        vectors = self._vectors([c.text for p in fresh for c in p.chunks], report)
+        self._embed(batch, report)
         rows: list[dict[str, Any]] = []
-        for prepared in pending:
+        for prepared in batch.files:
             record = prepared.record
             rows.extend(prepared.copied_rows)
             for chunk in prepared.chunks:
@@ -385,7 +406,7 @@ class Syncer:
                         "ordinal": chunk.ordinal,
                         "text": chunk.text,
                         "text_hash": chunk.text_hash,
-                        "vector": vectors[chunk.text_hash],
+                        "vector": batch.vectors[chunk.text_hash],
                         "kind": record.kind,
                         "locator": json.dumps(chunk.locator, separators=(",", ":")),
                         "embedder": self.embedder.id,
@@ -395,17 +416,22 @@ class Syncer:
         # Order matters for crash safety: chunks first, then the files rows (commit marker).
         touched = [
             p.record.path
-            for p in pending
+            for p in batch.files
             if p.chunks or p.copied_rows or p.record.status != "indexed"
         ]
+        if batch.uncached:
+            prefix = f"{self.embedder.id}:"
+            keys = list(batch.uncached)
+            self.store.cache_vectors([prefix + k for k in keys], list(batch.uncached.values()))
+            if self._cached_keys is not None:
+                self._cached_keys.update(prefix + k for k in keys)
         report.chunks_deleted += self.store.delete_chunks(touched)
         self.store.add_chunks(rows)
-        self.store.upsert_files([p.record for p in pending])
+        self.store.upsert_files([p.record for p in batch.files])
 
-    def _vectors(self, texts: list[str], report: SyncReport) -> dict[str, list[float]]:
-        """Vectors by text hash: from the cache where seen before, embedded otherwise."""
-        from workbench.core.chunking import text_hash
-
+    def _vectors(self, texts: list[str], report: SyncReport, batch: _Batch) -> dict[str, Any]:
+        """Vectors by text hash: from the cache where seen before, embedded otherwise (new
+        vectors join the cache when the batch is committed)."""
         by_hash = {text_hash(text): text for text in texts}
         prefix = f"{self.embedder.id}:"
         if self._cached_keys is None:
@@ -420,12 +446,29 @@ class Syncer:
             embedded = self.embedder.embed(
                 [by_hash[h] for h in missing], batch_size=self.settings.embed_batch_size
             )
-            self.store.cache_vectors([prefix + h for h in missing], embedded)
-            self._cached_keys.update(prefix + h for h in missing)
-            vectors.update(zip(missing, embedded.tolist(), strict=True))
+            fresh = dict(zip(missing, embedded.tolist(), strict=True))
+            vectors.update(fresh)
+            batch.uncached.update(fresh)
         report.embedded += len(missing)
         report.reused += len(texts) - len(missing)
         return vectors
+
+
+@dataclass
+class _Batch:
+    """Files prepared since the last commit, and the vectors of their chunks so far."""
+
+    files: list[_Prepared] = field(default_factory=list)
+    vectors: dict[str, Any] = field(default_factory=dict)
+    uncached: dict[str, Any] = field(default_factory=dict)  # embedded now, not yet cached
+    unembedded: list[Chunk] = field(default_factory=list)
+
+    def add(self, prepared: _Prepared) -> None:
+        self.files.append(prepared)
+        self.unembedded.extend(prepared.chunks)
+
+    def chunk_count(self) -> int:
+        return sum(len(p.chunks) for p in self.files)
 
 
 def _kind_of(path: str) -> str:
