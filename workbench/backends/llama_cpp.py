@@ -14,6 +14,8 @@ import atexit
 import codecs
 import contextlib
 import os
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -158,16 +160,37 @@ class LlamaCppModel:
         return self.llm.detokenize(tokens[: max(0, max_tokens)]).decode("utf-8", errors="ignore")
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        return len(self._render(messages)[0])
+        return len(self.prompt_token_ids(messages))
+
+    def prompt_token_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The exact tokens the model is given for ``messages``."""
+        return self._render(messages)[0]
 
     def _render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
-        """Prompt tokens for ``messages`` through the model's own chat template, and its stops."""
+        """Prompt tokens for ``messages`` through the model's own chat template, and its stops.
+
+        Only the template's own text may become control tokens (``<|im_start|>``...): each
+        message's content is put in as a placeholder, and the text that replaces it is
+        tokenized with special tokens off, so a document that spells out ``<|im_end|>`` stays
+        plain text and cannot open a new chat turn.
+        """
         if self._formatter is None:
             self._formatter = _chat_formatter(self.llm)
-        response = self._formatter(messages=messages)
-        tokens = self.llm.tokenize(
-            response.prompt.encode("utf-8"), add_bos=not response.added_special, special=True
-        )
+        nonce = secrets.token_hex(8)
+        slots = [f"WBSLOT{nonce}N{i}E" for i in range(len(messages))]
+        templated = [{**m, "content": slot} for m, slot in zip(messages, slots, strict=True)]
+        response = self._formatter(messages=templated)
+        contents = {slot: m["content"] for slot, m in zip(slots, messages, strict=True)}
+        tokens: list[int] = []
+        bos = not response.added_special
+        for index, part in enumerate(re.split(f"(WBSLOT{nonce}N\\d+E)", response.prompt)):
+            if not part:
+                continue
+            is_content = index % 2 == 1
+            text = contents[part] if is_content else part
+            tokens += self.llm.tokenize(
+                text.encode("utf-8"), add_bos=bos and not tokens, special=not is_content
+            )
         stops = response.stop if isinstance(response.stop, list) else [response.stop or ""]
         return tokens, [s for s in stops if s]
 
