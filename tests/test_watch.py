@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from workbench.core import inotify
+from workbench.core.polling import DirectoryPoller
 from workbench.errors import WorkbenchError
 from workbench.workbench import Workbench
 
@@ -322,6 +325,175 @@ def test_deleted_subfolder_of_a_present_folder_is_purged(watched: Running, libra
     watched.wait_for(library / "notes" / "garden.md", "deleted")
     assert "folder_missing" not in watched.kinds()
     assert indexed_paths(watched.workbench) == {str(library / "code" / "fib.py")}
+
+
+MAX_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
+
+
+def can_lower_watch_limit() -> bool:
+    if os.geteuid() != 0:
+        return False
+    try:
+        MAX_WATCHES.write_text(MAX_WATCHES.read_text())
+    except OSError:
+        return False
+    return True
+
+
+def inotify_watches_in_use() -> int:
+    """The inotify watches this user's processes hold: what the kernel counts against the limit."""
+    total = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if fd_dir.stat().st_uid != os.getuid():
+                continue
+            fds = list(fd_dir.iterdir())
+        except OSError:
+            continue  # the process ended
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == "anon_inode:inotify":
+                    total += (fd_dir.parent / "fdinfo" / fd.name).read_text().count("inotify wd:")
+    return total
+
+
+@contextlib.contextmanager
+def lowered_watch_limit(value: int) -> Iterator[None]:
+    """fs.inotify.max_user_watches lowered to ``value`` for this block only (it is machine-wide)."""
+    original = MAX_WATCHES.read_text()
+    MAX_WATCHES.write_text(f"{value}\n")
+    try:
+        yield
+    finally:
+        MAX_WATCHES.write_text(original)
+
+
+def test_watch_limit_reached_polls_the_unwatched_folders_and_says_how_to_fix(
+    make_workbench: Callable[..., Workbench], tmp_path: Path
+) -> None:
+    if not can_lower_watch_limit():
+        pytest.skip("lowering fs.inotify.max_user_watches needs root and a writable /proc/sys")
+    big = tmp_path / "big"
+    boxes = [big / f"box{i:03d}" for i in range(200)]
+    for box in boxes:
+        box.mkdir(parents=True)
+    (boxes[0] / "first.txt").write_text("The first note, indexed at start-up.\n")
+    other = tmp_path / "other"  # added second: its own watch is refused
+    other.mkdir()
+    workbench = make_workbench()
+    workbench.add_folder(big)
+    workbench.add_folder(other)
+    running = Running(workbench)
+    running.watcher.poll_unwatched_s = 0.5
+    # 20 watches to spare: "big" and 19 of its folders get one, the other 181 and "other" do not.
+    with lowered_watch_limit(inotify_watches_in_use() + 20):
+        running.thread.start()
+        running.wait_until(lambda: bool({"warning", "batch"} & set(running.kinds())), "start-up")
+    running.wait_until(lambda: "batch" in running.kinds(), "start-up sync")
+    try:
+        warnings = [e.data for e in running.events if e is not None and e.event == "warning"]
+        assert warnings, f"no warning about the unwatched folders; events: {running.kinds()}"
+        warning = warnings[0]
+        assert warning["reason"] == "inotify_limit"
+        assert warning["folders"] == [str(big), str(other)]
+        assert warning["unwatched"] >= 182
+        assert "could not be watched" in warning["message"]
+        assert "polled" in warning["message"]
+        assert "sudo sysctl fs.inotify.max_user_watches=524288" in warning["message"]
+        assert "/etc/sysctl.d/" in warning["message"]
+        assert "folder_missing" not in running.kinds()  # "other" is there, only unwatched
+
+        # Every change is caught, watched folder or not: a new note in each of the 200...
+        watched = inotify.watched_inodes() or set()
+        unwatched = [b for b in boxes if (b.stat().st_dev, b.stat().st_ino) not in watched]
+        assert len(unwatched) >= 181
+        notes = [box / "note.txt" for box in boxes] + [other / "note.txt"]
+        for i, note in enumerate(notes):
+            note.write_text(f"Shelf {i} holds jar number {i}.\n")
+        for note in notes:
+            running.wait_for(note, "new")
+        # ...an edit, a delete and a new subfolder where no watch is.
+        (boxes[0] / "first.txt").unlink()
+        edited = unwatched[-1] / "note.txt"
+        edited.write_text("This jar was moved to the cellar.\n")
+        deep = unwatched[-2] / "sub" / "deeper" / "deep.txt"
+        deep.parent.mkdir(parents=True)
+        deep.write_text("A note two new folders down.\n")
+        running.wait_for(boxes[0] / "first.txt", "deleted")
+        running.wait_for(edited, "changed")
+        running.wait_for(deep, "new")
+        assert workbench.search("jar moved to the cellar", k=1)[0].path == str(edited)
+    finally:
+        running.stop()
+
+
+def limit_warning() -> Any:
+    from workbench.core.watcher import WatchEvent
+
+    message = inotify.limit_message("max_user_watches", 182, 202, 2.0)
+    return WatchEvent("warning", {"reason": "inotify_limit", "message": message})
+
+
+def test_cli_prints_the_limit_warning_with_its_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.cli.watch import _human_line
+
+    _human_line(limit_warning())
+    printed = capsys.readouterr().err  # on one line: the commands stay whole, to copy
+    assert "Warning: 182 of 202 folders could not be watched" in printed
+    assert "`sudo sysctl fs.inotify.max_user_watches=524288`" in printed
+    assert "/etc/sysctl.d/60-inotify.conf" in printed
+
+
+async def test_ui_shows_the_limit_warning(workbench: Workbench) -> None:
+    from workbench.tui.app import make_app
+    from workbench.tui.messages import WatchEventReceived
+
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        app.post_message(WatchEventReceived(limit_warning()))
+        deadline = time.monotonic() + TIMEOUT
+        while not any(n.severity == "warning" for n in app._notifications):
+            assert time.monotonic() < deadline, "no warning notification"
+            await pilot.pause(0.05)
+        shown = [n for n in app._notifications if n.severity == "warning"]
+        assert len(shown) == 1
+        assert "sudo sysctl fs.inotify.max_user_watches=524288" in shown[0].message
+        assert any("could not be watched" in str(line) for line in app.activity)
+
+
+def test_poller_reports_what_changed_since_the_last_poll(tmp_path: Path) -> None:
+    root = tmp_path / "unwatched"
+    (root / "keep").mkdir(parents=True)
+    (root / "keep" / "same.txt").write_text("unchanged\n")
+    (root / "keep" / "edit.txt").write_text("short\n")
+    (root / "keep" / "gone.txt").write_text("to be deleted\n")
+    (root / "node_modules").mkdir()
+    poller = DirectoryPoller(skip=lambda path, is_dir: Path(path).name == "node_modules")
+    poller.add(str(root))
+    assert poller.poll() == []  # what was there when polling began is no change
+    (root / "keep" / "edit.txt").write_text("a longer text than before\n")
+    (root / "keep" / "gone.txt").unlink()
+    (root / "new" / "inner").mkdir(parents=True)
+    (root / "new" / "inner" / "n.txt").write_text("new\n")
+    (root / "node_modules" / "x.js").write_text("ignored\n")
+    assert poller.poll() == [
+        (str(root / "keep" / "edit.txt"), False),
+        (str(root / "keep" / "gone.txt"), False),
+        (str(root / "new"), True),
+        (str(root / "new" / "inner"), True),
+        (str(root / "new" / "inner" / "n.txt"), False),
+    ]
+    assert poller.poll() == []
+    shutil.rmtree(root / "new")
+    assert poller.poll() == [
+        (str(root / "new"), True),
+        (str(root / "new" / "inner"), True),
+        (str(root / "new" / "inner" / "n.txt"), False),
+    ]
+    assert poller.covers(str(root / "keep" / "same.txt"))
+    poller.drop(str(root))
+    assert poller.roots == []
+    assert not poller.covers(str(root / "keep"))
 
 
 def test_folder_added_while_watching(watched: Running, tmp_path: Path) -> None:

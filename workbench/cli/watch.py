@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from workbench.cli.app import JsonFlag, get_workbench
 from workbench.cli.output import console, err_console
@@ -24,7 +25,8 @@ def watch(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Watch every library folder and keep the index current (Ctrl-C stops).
 
     Changes made while nothing was watching are found first. With --json, prints one JSON
-    line per event (each processed batch: paths, what happened to them, seconds).
+    line per event (each processed batch: paths, what happened to them, seconds; warnings,
+    such as folders polled because the inotify watch limit is reached).
     """
     workbench = get_workbench(ctx)
     watcher = workbench.watcher(on_event=_json_line if json_ else _human_line)
@@ -82,5 +84,9 @@ def _human_line(event: Any) -> None:
         console.print(f"[dim]{stamp}[/] {words[event.event]} {data['path']}")
     elif event.event == "busy":
         err_console.print(f"[dim]{stamp}[/] [yellow]Library busy[/], will retry: {data['message']}")
+    elif event.event == "warning":
+        # soft_wrap: the fix is a command to copy, so it must stay on one line
+        message = escape(data["message"])
+        err_console.print(f"[dim]{stamp}[/] [yellow]Warning[/]: {message}", soft_wrap=True)
     elif event.event == "stopped":
         console.print(f"[dim]{stamp}[/] Stopped.")

@@ -9,6 +9,8 @@ and the terminal UI runs in a thread worker. It reports what it does through ``o
   paths they named: a git checkout of thousands of files becomes a few batched syncs.
 - Folders added to or removed from the library (by any process) are picked up; a folder that
   disappears keeps its index and is reported, and is reconciled when it comes back.
+- Directories inotify cannot watch (its per-user watch limit reached) are polled instead, and a
+  ``warning`` event says so, with the fix.
 """
 
 from __future__ import annotations
@@ -25,18 +27,25 @@ from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from workbench.core import inotify
 from workbench.core.locks import LockHeld, exclusive_lock
-from workbench.core.sync import Syncer, SyncReport, in_scope
+from workbench.core.polling import DirectoryPoller
+from workbench.core.sync import Syncer, SyncReport, in_scope, minimal_scope
 from workbench.errors import StoreLockedError, WorkbenchError
 
 _STOP = ("", False)  # queue sentinel: wake the loop to stop
+
+POLL_UNWATCHED_S = 2.0
+"""How often directories that inotify could not watch are polled for changes."""
 
 
 @dataclass
 class WatchEvent:
     """Something the watcher did; ``as_json`` is one line of `workbench watch --json`."""
 
-    event: str  # started, batch, folder_added, folder_removed, folder_missing, folder_back, stopped
+    # started, batch, folder_added, folder_removed, folder_missing, folder_back, busy,
+    # optimized, warning, stopped
+    event: str
     data: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
 
@@ -73,6 +82,7 @@ class LibraryWatcher:
         debounce_s: float = 0.2,
         max_wait_s: float = 2.0,
         poll_folders_s: float = 1.0,
+        poll_unwatched_s: float = POLL_UNWATCHED_S,
     ) -> None:
         self.syncer = syncer
         self.store = syncer.store
@@ -82,6 +92,7 @@ class LibraryWatcher:
         self.debounce_s = debounce_s
         self.max_wait_s = max_wait_s
         self.poll_folders_s = poll_folders_s
+        self.poll_unwatched_s = poll_unwatched_s
         self._events: queue.Queue[tuple[str, bool]] = queue.Queue()
         self._stop = threading.Event()
         self._watches: dict[str, Any] = {}
@@ -89,6 +100,9 @@ class LibraryWatcher:
         self._observer: Any = None
         self._unoptimized = False  # batches whose index compaction was left for idle time
         self.idle_optimize_s = 30.0
+        self._poller = DirectoryPoller(self._skipped)
+        self._check_due: set[str] = set()  # folders and new directories: are they watched?
+        self._limit_hit: str | None = None  # the fs.inotify setting a watch failed on
 
     # -- control ------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -110,6 +124,7 @@ class LibraryWatcher:
                 self.on_event(
                     WatchEvent("started", {"folders": folders, "missing": sorted(self._missing)})
                 )
+                self._check_watches(synced_next=present)
                 if present:
                     self._sync(present, "startup", events=0)
                 self._loop()
@@ -123,17 +138,17 @@ class LibraryWatcher:
         pending: set[str] = set()
         first_at = last_at = 0.0
         events = 0
-        folders_checked = idle_since = time.monotonic()
+        folders_checked = polled = idle_since = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
             next_folder_check = folders_checked + self.poll_folders_s
+            wake_at = next_folder_check
+            if self._poller.roots:
+                wake_at = min(wake_at, polled + self.poll_unwatched_s)
             if pending:
-                ready_at = min(last_at + self.debounce_s, first_at + self.max_wait_s)
-                timeout = max(0.0, min(ready_at, next_folder_check) - now)
-            else:
-                timeout = max(0.0, next_folder_check - now)
+                wake_at = min(wake_at, last_at + self.debounce_s, first_at + self.max_wait_s)
             try:
-                item = self._events.get(timeout=timeout)
+                item = self._events.get(timeout=max(0.0, wake_at - now))
             except queue.Empty:
                 item = None
             if item is not None and item != _STOP:
@@ -147,6 +162,8 @@ class LibraryWatcher:
                         pending.add(path)
                         events += 1
                         last_at = now
+                        if is_dir and not self._poller.covers(path):
+                            self._check_due.add(path)  # a new directory: did it get a watch?
             if self._stop.is_set():
                 break
             now = time.monotonic()
@@ -162,7 +179,12 @@ class LibraryWatcher:
                 self._optimize()
             if now >= next_folder_check:
                 self._update_watches(self.store.folders(), announce=True)
+                self._check_watches()
                 folders_checked = time.monotonic()
+            if self._poller.roots and now >= polled + self.poll_unwatched_s:
+                for change in self._poller.poll():
+                    self._events.put(change)
+                polled = time.monotonic()
 
     def _drain(self) -> Iterator[tuple[str, bool]]:
         while True:
@@ -181,6 +203,11 @@ class LibraryWatcher:
         if os.path.basename(path) == ".gitignore":
             return True  # re-reading the rules happens at the start of the sync
         return not self.syncer.rules.ignored(path, folder, is_dir)
+
+    def _skipped(self, path: str, is_dir: bool) -> bool:
+        """Whether polling can leave ``path`` out: outside the library, or ignored."""
+        folder = self._folder_of(path)
+        return folder is None or self.syncer.rules.ignored(path, folder, is_dir)
 
     def _folder_of(self, path: str) -> str | None:
         for folder in self._watches:
@@ -244,6 +271,7 @@ class LibraryWatcher:
         """Schedule new folders, drop removed ones, notice folders that vanish or return."""
         for folder in [f for f in self._watches if f not in folders]:
             self._unschedule(folder)
+            self._poller.drop(folder)
             self._watches.pop(folder, None)
             self._missing.discard(folder)
             if announce:
@@ -257,6 +285,7 @@ class LibraryWatcher:
                     self._schedule(folder)
                     if announce:
                         self.on_event(WatchEvent("folder_added", {"path": folder}))
+                        self._check_watches(synced_next=[folder])
                         self._sync([folder], "folder_added", 0)
                 else:
                     self._folder_gone(folder)
@@ -264,6 +293,7 @@ class LibraryWatcher:
                 self._missing.discard(folder)
                 self._schedule(folder)
                 self.on_event(WatchEvent("folder_back", {"path": folder}))
+                self._check_watches(synced_next=[folder])
                 self._sync([folder], "folder_back", 0)
             elif not exists and folder not in self._missing:
                 self._folder_gone(folder)
@@ -272,17 +302,72 @@ class LibraryWatcher:
         """Stop watching a folder that vanished; its index stays until it comes back."""
         self._missing.add(folder)
         self._unschedule(folder)
+        self._poller.drop(folder)
         message = "kept its index; watching the rest; synced again when it comes back"
         self.on_event(WatchEvent("folder_missing", {"path": folder, "message": message}))
 
     def _schedule(self, folder: str) -> None:
+        self._check_due.add(folder)  # its subdirectories' watches can fail without a word
         try:
             self._watches[folder] = self._observer.schedule(
                 _Handler(self._events), folder, recursive=True
             )
         except OSError as exc:
+            setting = inotify.limit_setting(exc)
+            if setting is not None:  # present but unwatchable: polled, see _check_watches
+                self._limit_hit = setting
+                return
             self._missing.add(folder)
             self.on_event(WatchEvent("folder_missing", {"path": folder, "message": str(exc)}))
+
+    def _check_watches(self, synced_next: list[str] | tuple[str, ...] = ()) -> None:
+        """Poll what inotify could not watch among the folders and directories due a check.
+
+        Only looks when a watch is known to have failed or the limit is reached now, so the
+        common case costs one probe. ``synced_next`` are folders about to be synced whole;
+        other newly polled trees are synced once, for what changed before polling began.
+        """
+        due = {d for d in self._check_due if not self._poller.covers(d)}
+        self._check_due.clear()
+        present = {f for f in self._watches if f not in self._missing}
+        due = {d for d in due if in_scope(d, present)}
+        if not due or not (self._limit_hit or self._poller.roots or inotify.limit_reached("/")):
+            return
+        watched = inotify.watched_inodes()
+        if watched is None:
+            return  # the kernel cannot say (not Linux): nothing to check
+        found = inotify.unwatched_directories(
+            minimal_scope(sorted(due)), watched, lambda path: self._skipped(path, True)
+        )
+        if not found.directories:
+            return
+        for root in minimal_scope(found.directories):
+            self._poller.add(root)
+            if not in_scope(root, set(synced_next)):
+                self._events.put((root, True))
+        self._warn_unwatched(found)
+
+    def _warn_unwatched(self, found: inotify.Unwatched) -> None:
+        setting = self._limit_hit or "max_user_watches"
+        folders = sorted({f for d in found.directories if (f := self._folder_of(d))})
+        self.on_event(
+            WatchEvent(
+                "warning",
+                {
+                    "reason": "inotify_limit",
+                    "setting": f"fs.inotify.{setting}",
+                    "limit": inotify.current_limit(setting),
+                    "unwatched": len(found.directories),
+                    "checked": found.checked,
+                    "folders": folders,
+                    "poll_s": self.poll_unwatched_s,
+                    "fix": f"sudo sysctl fs.inotify.{setting}={inotify.SUGGESTED[setting]}",
+                    "message": inotify.limit_message(
+                        setting, len(found.directories), found.checked, self.poll_unwatched_s
+                    ),
+                },
+            )
+        )
 
     def _unschedule(self, folder: str) -> None:
         watch = self._watches.get(folder)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -210,6 +211,11 @@ class WorkbenchApp(App[None]):
             self.refresh_library()
         elif event.event == "busy":
             self.log_activity(f"[yellow]Library busy[/]: {data['message']}")
+        elif event.event == "warning":
+            self.log_activity(f"[yellow]Warning[/]: {escape(data['message'])}")
+            self.notify(
+                data["message"], title="Watching", severity="warning", timeout=30, markup=False
+            )
 
     @on(WorkFailed)
     def work_failed(self, message: WorkFailed) -> None:
