@@ -303,12 +303,6 @@ def test_deleted_folder_keeps_its_index_and_is_reconciled_when_back(
         running.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Syncer.sync purges the rows of a library folder that is missing when it is in "
-    "`folders` (its scan finds nothing, so every file counts as deleted); the watcher and "
-    "ingest() leave missing folders out, but a folder that vanishes during a sync is purged",
-)
 def test_syncer_keeps_the_index_of_a_missing_folder(workbench: Workbench, tmp_path: Path) -> None:
     drive = tmp_path / "drive"
     notes = make_drive(drive)

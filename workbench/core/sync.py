@@ -177,6 +177,9 @@ class Syncer:
             self._index(todo, records, gone, report, on_progress, should_stop, began)
             if report.interrupted:  # renames that committed still drop their old path
                 gone = {p: gone[p] for p in report.renamed_from}
+            # A library folder that vanished (unmounted, deleted) keeps its index until it is
+            # removed from the library; it is reconciled when it comes back.
+            gone = {p: r for p, r in gone.items() if os.path.isdir(r.folder)}
             if gone:
                 report.deleted += len(gone) - len(report.renamed_from)
                 report.chunks_deleted += self.store.delete_files(sorted(gone))
