@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from workbench.tui.app import make_app
 from workbench.tui.screens.activity import ActivityScreen
@@ -228,6 +228,53 @@ async def test_ask_declines_what_the_library_cannot_answer(
         await until(pilot, lambda: screen.record is not None, "the reply", timeout=180)
         assert screen.record["declined"] is True
         assert "Declined" in static_text(app, "#grounding")
+
+
+async def test_ask_uses_the_default_model_until_the_picker_has_one(
+    workbench: Workbench, demo_copy: Path
+) -> None:
+    workbench.add_folder(demo_copy)
+    workbench.ingest()
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        picker = screen.query_one("#model", Select)
+        await until(pilot, lambda: not picker.is_blank(), "the model picker filled")
+        # Blank, as it is before its worker has read the models (a question typed at once);
+        # nothing refills it until the answer is in.
+        picker.clear()
+        await pilot.press(*"How long does the password reset link stay valid?", "enter")
+        await until(
+            pilot,
+            lambda: screen.record is not None or "No answer" in static_text(app, "#answer"),
+            "the answer",
+            timeout=180,
+        )
+        assert not [n.message for n in app._notifications if n.severity == "error"]
+        assert screen.record is not None and screen.record["model"] == workbench.model().name
+
+
+async def test_a_failed_ask_says_why_in_the_answer_pane(workbench: Workbench) -> None:
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3", *"What is in my library?", "enter")
+        await until(pilot, lambda: "No answer" in static_text(app, "#answer"), "the failure")
+        # The notification vanishes; the reason stays where the answer would have been.
+        assert "library is empty" in static_text(app, "#answer")
+        assert "workbench add PATH" in static_text(app, "#answer")
+
+
+async def test_new_question_starts_from_an_empty_input(workbench: Workbench) -> None:
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3", *"first question")
+        question = app.screen.query_one("#question", Input)
+        assert question.value == "first question"
+        await pilot.press("tab", "ctrl+l")  # from anywhere on the screen
+        assert question.value == "" and question.has_focus
+        await pilot.press(*"second question")
+        assert question.value == "second question"
 
 
 async def test_models_screen_lists_and_sets_the_default(workbench: Workbench) -> None:

@@ -51,6 +51,15 @@ class AskProgressed(Message):
         self.phase = phase
 
 
+class AskFailed(Message):
+    """The ask stopped with an error; the answer pane keeps it (notifications vanish)."""
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title = title
+        self.message = message
+
+
 class AnswerFinished(Message):
     def __init__(self, record: dict[str, Any]) -> None:
         super().__init__()
@@ -85,6 +94,11 @@ def answer_text(record: dict[str, Any]) -> Text:
     return out
 
 
+def chosen_model(picker: Select[str]) -> str | None:
+    """The model picked, or None (the default model) while the picker is still blank."""
+    return None if picker.is_blank() else str(picker.value)
+
+
 def _marked(text: str) -> Text:
     out = Text(text)
     out.highlight_regex(_MARKER, "bold cyan")
@@ -110,7 +124,8 @@ class AskScreen(Screen[None]):
         yield Header()
         with Horizontal(id="ask-bar"):
             yield Input(placeholder="Ask your library a question…", id="question")
-            yield Select([], prompt="model", id="model", allow_blank=True)
+            # Blank until the models are read: asking then uses the default model.
+            yield Select([], prompt="default model", id="model", allow_blank=True)
         with Horizontal():
             with Vertical():
                 yield Static(id="answer")
@@ -164,7 +179,10 @@ class AskScreen(Screen[None]):
             table.add_row(row["question"][:60], f"{row['groundedness']:.2f}", key=row["id"])
 
     def action_focus_question(self) -> None:
-        self.query_one("#question", Input).focus()
+        """Start a new question: an empty input, focused (not the last question to append to)."""
+        question = self.query_one("#question", Input)
+        question.clear()
+        question.focus()
 
     def action_stop(self) -> None:
         self._stop.set()
@@ -174,13 +192,13 @@ class AskScreen(Screen[None]):
         question = event.value.strip()
         if not question:
             return
-        model = self.query_one("#model", Select).value
+        picker = self.query_one("#model", Select)
         self._stop.clear()
         self.query_one("#answer", Static).update(Text(PHASES["retrieve"], style="dim"))
         self.query_one("#grounding", Static).update("")
         self.query_one("#sources", DataTable).clear()
         self.query_one("#source-preview", Static).update("")
-        self.run_ask(question, None if model is Select.BLANK else str(model))
+        self.run_ask(question, chosen_model(picker))
 
     @work(thread=True, exclusive=True, group="ask")
     def run_ask(self, question: str, model: str | None) -> None:
@@ -201,18 +219,21 @@ class AskScreen(Screen[None]):
             )
         except WorkbenchError as exc:
             self.app.post_message(WorkFailed(exc.title, exc.message))
-            self.post_message(AskProgressed("failed"))
+            self.post_message(AskFailed(exc.title, exc.message))
             return
         self.post_message(AnswerFinished(record))
 
     @on(AskProgressed)
     def progressed(self, message: AskProgressed) -> None:
-        if message.phase == "failed":
-            self.query_one("#answer", Static).update(
-                Text("No answer (see the notification).", style="red")
-            )
-        elif message.phase in PHASES and message.phase != "generate":
+        if message.phase in PHASES and message.phase != "generate":
             self.query_one("#grounding", Static).update(Text(PHASES[message.phase], style="dim"))
+
+    @on(AskFailed)
+    def failed(self, message: AskFailed) -> None:
+        self.query_one("#answer", Static).update(
+            Text(f"No answer. {message.title}: {message.message}", style="red")
+        )
+        self.query_one("#grounding", Static).update("")
 
     @on(AnswerTokenReceived)
     def token(self, message: AnswerTokenReceived) -> None:
