@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from workbench.backends.llama_cpp import cache_stats, resolve_gpu_layers
 from workbench.cli.app import build_cli
 from workbench.config import Settings
+from workbench.core.grounding import prepare_passages
 from workbench.core.models import BUNDLED_NAME, bundled_model_path, file_sha256
+from workbench.core.rag import Source, check_and_cite, strip_echo
 from workbench.paths import resolve_paths
 from workbench.workbench import Workbench
 
@@ -185,6 +187,45 @@ def test_sources_are_packed_into_a_small_window(
     assert record["usage"]["prompt_tokens"] + 32 <= 512
     offered = record["messages"][1]["content"]
     assert "[1]" in offered and len(record["sources"]) < 8  # not every source fitted
+
+
+RESET = "How long is the password reset link valid?"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f"The link stays valid for 30 minutes [1].\nQuestion: {RESET}",
+        f"The link stays valid for 30 minutes [1].\n\nQuestion: {RESET}\nAnswer: 30 minutes.",
+        f"The link stays valid for 30 minutes [1]. Question: {RESET}",
+        "The link stays valid for 30 minutes [1]. Question: How long is the pass",  # cut off
+        "The link stays valid for 30 minutes [1].\nQuestion: What else can I reset?",
+    ],
+)
+def test_echoed_question_is_cut_from_the_answer(raw: str) -> None:
+    assert strip_echo(raw, RESET) == "The link stays valid for 30 minutes [1]."
+
+
+def test_question_in_the_answer_itself_is_kept() -> None:
+    kept = [
+        "Question: 30 minutes.",  # nothing would be left
+        "The form asks one thing. Question: your mother's maiden name.",
+        "It answers the question: how long the link lasts.",
+    ]
+    assert [strip_echo(text, RESET) for text in kept] == kept
+
+
+def test_checked_answer_has_no_echo(embedder: Any) -> None:
+    text = (
+        'Open Settings, choose Security, then "Reset password". A link is sent to the email '
+        "address on the account and stays valid for 30 minutes."
+    )
+    source = Source(1, "c1", "account-help.md", {}, text, 1.0,
+                    prepare_passages([text], embedder)[0])  # fmt: skip
+    raw = f"The reset link stays valid for 30 minutes [1].\nQuestion: {RESET}"
+    answer, report, _ = check_and_cite(RESET, raw, [source], embedder, 0.55)
+    assert answer == "The reset link stays valid for 30 minutes [1]."
+    assert len(report.sentences) == 1 and report.sentences[0].supported
 
 
 def test_gpu_layers_auto_matches_the_build() -> None:

@@ -43,6 +43,8 @@ DECLINE_TEXT = (
 )
 _CITATION = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _LIST_PREFIX = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")
+# "Question:" on a line of its own, or after a finished sentence: where an echo would start.
+_ECHO_START = re.compile(r"(?:\n|(?<=[.!?\]])[ \t]+)\s*Question\s*:", re.IGNORECASE)
 
 
 @dataclass
@@ -236,7 +238,7 @@ def check_and_cite(
     Returns the answer with checked markers, the report (each sentence's ``cited`` then holds
     the final markers) and who chose the citations: "model" or "workbench".
     """
-    text = _dedupe_sentences(raw.strip())
+    text = _dedupe_sentences(strip_echo(raw, question).strip())
     passages = {s.n: s.passage for s in sources}
     report = check_answer(text, question, passages, embedder, threshold)
     model_cited = any(s.cited for s in report.sentences)
@@ -251,6 +253,27 @@ def check_and_cite(
         last = end
     pieces.append(text[last:])
     return "".join(pieces).strip(), report, "model" if model_cited else "workbench"
+
+
+def strip_echo(text: str, question: str) -> str:
+    """``text`` without a trailing echo of the prompt's "Question: ..." line.
+
+    Small models often end an answer by repeating (or inventing) the prompt's last line. A
+    "Question:" line is cut to the end; "Question:" after a sentence on the same line is cut
+    only when what follows is the question (or the start of it, where generation stopped).
+    """
+    asked = _words(question)
+    for match in _ECHO_START.finditer(text):
+        before = text[: match.start()].rstrip()
+        echoed = _words(text[match.end() :])
+        own_line = match.group(0).startswith("\n")
+        if before and (own_line or asked.startswith(echoed) or echoed.startswith(asked)):
+            return before
+    return text
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def with_markers(sentence: str, numbers: list[int]) -> str:
