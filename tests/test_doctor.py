@@ -80,7 +80,7 @@ def test_doctor_reports_coverage_as_json_and_text(workbench: Workbench, tmp_path
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert set(report) == {
-        "files", "by_kind", "no_text", "ocr", "failed", "skipped", "engines", "settings",
+        "files", "by_kind", "no_text", "ocr", "failed", "skipped", "engines", "settings", "library",
     }  # fmt: skip
     assert report["files"] == {"total": 5, "indexed": 4, "failed": 1, "skipped": 0}
     assert report["by_kind"]["pdf"] == {"indexed": 2, "failed": 1, "skipped": 0}

@@ -25,6 +25,20 @@ def demo_library() -> Path:
     )
 
 
+def _explained(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turns a damaged index or a full disk met inside ``method`` into a WorkbenchError that
+    says what to do (`workbench repair`, free space), for every front end alike."""
+
+    @functools.wraps(method)
+    def wrapper(self: Workbench, *args: Any, **kwargs: Any) -> Any:
+        from workbench.core.failures import explained
+
+        with explained(self.paths.db_dir):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Workbench:
     """Library operations over one data home. Heavy parts load on first use."""
 
@@ -91,9 +105,11 @@ class Workbench:
         return Syncer(self.store, self.registry, self.embedder, self.settings)
 
     # -- folders ----------------------------------------------------------------------------
+    @_explained
     def folders(self) -> list[str]:
         return self.store.folders()
 
+    @_explained
     def add_folder(self, path: str | os.PathLike[str]) -> str:
         """Register a folder; returns its absolute path. Nothing is indexed until ``ingest``."""
         folder = Path(path).expanduser().absolute()
@@ -129,6 +145,7 @@ class Workbench:
             self.store.add_folder(text, time.time())
         return text
 
+    @_explained
     def remove_folder(self, path: str | os.PathLike[str]) -> int:
         """Unregister a folder and purge its files from the index; returns files purged."""
         text = str(Path(path).expanduser().absolute())
@@ -148,6 +165,7 @@ class Workbench:
             self.store.refresh_indexes()
         return len(purged)
 
+    @_explained
     def file_states(self, folder: str) -> list[dict[str, Any]]:
         """Every file of ``folder`` with its status: indexed, failed, skipped, or pending
         (on disk but not yet synced, or changed or deleted since the last sync)."""
@@ -194,6 +212,7 @@ class Workbench:
         order = {"failed": 0, "pending": 1, "skipped": 2, "indexed": 3}
         return sorted(rows, key=lambda row: (order.get(row["status"], 9), row["path"]))
 
+    @_explained
     def folder_summaries(self) -> list[dict[str, Any]]:
         from workbench.core.sync import under
 
@@ -213,6 +232,7 @@ class Workbench:
         return rows
 
     # -- sync ---------------------------------------------------------------------------------
+    @_explained
     def ingest(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -248,6 +268,7 @@ class Workbench:
         if missing and scope:
             raise WorkbenchError(f"{missing[0]} does not exist.", "Nothing to sync")
         present = [f for f in folders if os.path.isdir(f)]
+        self.check_library()
         report = self.syncer.sync(
             present,
             scope or present,
@@ -276,6 +297,7 @@ class Workbench:
         )
 
     # -- search and status ------------------------------------------------------------------
+    @_explained
     def search(
         self,
         query: str,
@@ -298,7 +320,9 @@ class Workbench:
             rrf_k=self.settings.rrf_k,
         )
 
+    @_explained
     def status(self) -> dict[str, Any]:
+        self.check_library()
         records = self.store.file_records()
         by_status: dict[str, int] = {}
         by_kind: dict[str, int] = {}
@@ -321,16 +345,62 @@ class Workbench:
             "embedder": self.settings.embedder,
         }
 
+    @_explained
     def doctor(self) -> dict[str, Any]:
         """Coverage report: files per kind and status, OCR, no-text files, failures, engines."""
         from workbench.core.coverage import coverage_report
 
+        problems = self.store.check(full=True)
+        if problems:  # the coverage report cannot be trusted: say only what is wrong
+            return {"library": {"damaged": True, "problems": problems}}
         report = coverage_report(self.store.file_records().values(), self.registry.engines())
+        report["library"] = {"damaged": False, "problems": []}
         report["settings"] = {
             "ocr_language": self.settings.ocr_language,
             "ocr_max_pages": self.settings.ocr_max_pages,
         }
         return report
+
+    def check_library(self) -> None:
+        """Raise StoreDamagedError when a table of the index cannot be read back (quick)."""
+        from workbench.errors import StoreDamagedError
+
+        problems = self.store.check()
+        if problems:
+            raise StoreDamagedError(self.paths.db_dir, "; ".join(problems))
+
+    def repair(
+        self,
+        *,
+        on_progress: Callable[[Any], None] = lambda progress: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> dict[str, Any]:
+        """Rebuild the index from the files in the library's folders.
+
+        The folder list, cached vectors and answer log are kept where they can be read; the
+        damaged index is moved aside (its path is in the result) and a sync rebuilds the rest.
+        """
+        from workbench.core.repair import restore, salvage, set_aside
+
+        store = self.store
+        with store.writing(timeout=30):
+            problems = store.check(full=True)
+            saved = salvage(store)
+            aside = set_aside(self.paths.db_dir)
+            for name in ("store", "syncer", "answer_log"):  # built on the old index
+                self.__dict__.pop(name, None)
+            restore(self.store, saved)
+        result: dict[str, Any] = {
+            "problems": problems,
+            "damaged_copy": str(aside),
+            "salvaged": saved.counts(),
+            "folders": saved.folders,
+            "sync": None,
+        }
+        if saved.folders:
+            report = self.ingest(on_progress=on_progress, should_stop=should_stop)
+            result["sync"] = report.as_json()
+        return result
 
     # -- chat models and grounded answers -----------------------------------------------------
     @functools.cached_property
@@ -424,6 +494,7 @@ class Workbench:
 
         return AnswerLog(self.store)
 
+    @_explained
     def ask(
         self,
         question: str,
@@ -503,10 +574,12 @@ class Workbench:
             "runtime": backend.describe(),
         }
 
+    @_explained
     def answers(self, limit: int | None = 20) -> list[dict[str, Any]]:
         """Logged answers, newest first."""
         return self.answer_log.recent(limit)
 
+    @_explained
     def answer(self, answer_id: str) -> dict[str, Any]:
         """The full logged record of one answer (an id or a unique prefix of one)."""
         return self.answer_log.get(answer_id)

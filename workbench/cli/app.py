@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
-from workbench.cli.output import console, err_console, print_error, print_json
+from workbench.cli.output import console, err_console, print_error, print_json, report_unexpected
 from workbench.errors import WorkbenchError
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -35,6 +37,13 @@ class WorkbenchGroup(typer.core.TyperGroup):
         except KeyboardInterrupt:
             err_console.print("Interrupted.")
             raise typer.Exit(130) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug: a message and a saved traceback, never a traceback
+            if os.environ.get("WORKBENCH_DEBUG"):
+                raise
+            report_unexpected(exc)
+            raise typer.Exit(2) from None
 
 
 def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
@@ -97,6 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     except WorkbenchError as exc:
         print_error(exc.title, exc.message)
         sys.exit(1)
+    except Exception as exc:  # e.g. a plugin that fails to load
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        report_unexpected(exc)
+        sys.exit(2)
 
 
 def _is_help(args: list[str]) -> bool:

@@ -15,15 +15,23 @@ STATUSES = ("indexed", "failed", "skipped")
 
 def register(app: typer.Typer) -> None:
     app.command()(doctor)
+    app.command()(repair)
 
 
 def doctor(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Coverage report: files per kind and status, OCR pages, files without text, failures
     with reasons, and missing optional engines (OCR, speech) with the files they affect."""
     report = get_workbench(ctx).doctor()
+    damaged = report["library"]["damaged"]
     if json_:
         print_json(report)
-        return
+        raise typer.Exit(1 if damaged else 0)
+    if damaged:
+        console.print("[bold red]The library index is damaged[/]: run `workbench repair` to "
+                      "rebuild it from the files in your folders.")  # fmt: skip
+        for problem in report["library"]["problems"]:
+            console.print(f"  {problem}", markup=False)
+        raise typer.Exit(1)
     _print_counts(report)
     _print_ocr(report["ocr"], report["settings"])
     _print_list("No text", report["no_text"])
@@ -92,3 +100,44 @@ def _print_engines(engines: list[dict[str, Any]]) -> None:
             console.print(f"            {path}", markup=False)
         if len(affected) > LISTED:
             console.print(f"            … and {len(affected) - LISTED} more")
+
+
+def repair(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Rebuild the library index from the files in your folders (after damage, e.g. a
+    truncated file). Folders, cached vectors and the answer log are kept where readable; the
+    old index is moved aside, not deleted."""
+    from workbench.cli.library import run_with_progress
+
+    workbench = get_workbench(ctx)
+    result = run_with_progress(lambda **kw: workbench.repair(**kw), quiet=json_)
+    if json_:
+        print_json(result)
+        return
+    problems = result["problems"]
+    console.print(
+        f"Checked the index: {len(problems)} damaged table(s)" if problems else
+        "Checked the index: no damage found; rebuilt it anyway."
+    )  # fmt: skip
+    for problem in problems:
+        console.print(f"  {problem}", markup=False)
+    salvaged = result["salvaged"]
+    console.print(
+        f"Kept {salvaged['folders']['kept']} folder(s), "
+        f"{salvaged['embeddings']['kept']} cached vectors "
+        f"({salvaged['embeddings']['lost']} unreadable, computed again), "
+        f"{salvaged['answers']['kept']} logged answers ({salvaged['answers']['lost']} lost)."
+    )
+    if result["sync"] is None:
+        console.print("No folders could be read back: add them again with `workbench add PATH`.")
+    else:
+        files, chunks = result["sync"]["files"], result["sync"]["chunks"]
+        console.print(
+            f"Rebuilt from disk: {files['new']} files indexed, {files['failed']} failed, "
+            f"{files['skipped']} skipped; {chunks['reused']} vectors reused, "
+            f"{chunks['embedded']} embedded."
+        )
+    console.print(
+        f"The damaged index was moved to {result['damaged_copy']}; delete it once you no "
+        "longer need it.",
+        markup=False,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -71,18 +72,17 @@ def ingest(
 ) -> None:
     """Sync the index with the disk: only new and changed files are processed."""
     workbench = get_workbench(ctx)
-    show_bar = not json_ and err_console.is_terminal
-    if show_bar:
-        report = _ingest_with_progress(workbench, path)
-    else:
-        report = workbench.ingest(path)
+    report = run_with_progress(lambda **kw: workbench.ingest(path, **kw), quiet=json_)
     if json_:
         print_json(report.as_json())
         return
     _print_ingest_summary(report)
 
 
-def _ingest_with_progress(workbench: Any, path: str | None) -> Any:
+def run_with_progress(run: Callable[..., Any], quiet: bool = False) -> Any:
+    """``run(on_progress=...)`` with a sync progress bar on a terminal (none when ``quiet``)."""
+    if quiet or not err_console.is_terminal:
+        return run()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -103,7 +103,7 @@ def _ingest_with_progress(workbench: Any, path: str | None) -> Any:
                 task, description=names[update.phase], completed=update.done, total=total, name=name
             )
 
-        return workbench.ingest(path, on_progress=on_progress)
+        return run(on_progress=on_progress)
 
 
 def _print_ingest_summary(report: Any) -> None:
@@ -249,11 +249,7 @@ def demo(
 
         launch_ui(workbench)  # the app's watcher indexes the demo folder on start
         return
-    report = (
-        _ingest_with_progress(workbench, folder)
-        if err_console.is_terminal and not json_
-        else workbench.ingest(folder)
-    )
+    report = run_with_progress(lambda **kw: workbench.ingest(folder, **kw), quiet=json_)
     queries = ["how do I reset my password", "quarterly revenue", "retry with exponential backoff"]
     results = {q: workbench.search(q, k=3, path_glob=folder + "/*") for q in queries}
     if json_:

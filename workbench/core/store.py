@@ -26,6 +26,8 @@ CHUNKS = "chunks"
 EMBEDDINGS = "embeddings"
 FOLDERS = "folders"
 SQL_BATCH = 400
+# A filter on a small numeric column: counting with it opens every data file of the table.
+_QUICK_PROBES = {"files": "chunks < 0", "chunks": "ordinal < 0", "folders": "added_at < 0"}
 # Past these, a lazy index refresh (the watcher's, per batch) compacts and re-indexes.
 UNINDEXED_ROWS_LIMIT = 2000
 SMALL_FRAGMENTS_LIMIT = 64
@@ -381,3 +383,53 @@ class Store:
 
     def version(self) -> int:
         return int(self.chunks.version)
+
+    # -- damage -----------------------------------------------------------------------------
+    def check(self, full: bool = False) -> list[str]:
+        """What cannot be read back from disk, one line per table; empty when whole.
+
+        The quick check reads one small column of the tables every command uses, which
+        opens every data file (a truncated one fails); ``full`` reads every column of every
+        table and queries the full-text index.
+        """
+        problems = []
+        for name in sorted(self.db.list_tables().tables):
+            probe = _QUICK_PROBES.get(name)
+            if probe is None and not full:
+                continue
+            try:
+                table = self.db.open_table(name)
+                if full:
+                    for _ in table.search().limit(None).to_batches():
+                        pass
+                    if name == CHUNKS and any("text" in i.name for i in table.list_indices()):
+                        table.search("check", query_type="fts").limit(1).to_arrow()
+                else:
+                    table.count_rows(probe)
+            except (RuntimeError, OSError, ValueError) as exc:
+                problems.append(f"{name}: {str(exc).splitlines()[0].split(', /rustc/')[0]}")
+        return problems
+
+    def salvage(self, name: str, page: int = 1024) -> tuple[pa.Table | None, int]:
+        """The rows of table ``name`` that can still be read, and how many could not."""
+        try:
+            table = self.db.open_table(name)
+            total = table.count_rows()
+        except (RuntimeError, OSError, ValueError):
+            return None, 0
+        parts: list[pa.Table] = []
+        lost = 0
+        pending = [(start, min(page, total - start)) for start in range(0, total, page)]
+        while pending:
+            start, size = pending.pop(0)
+            try:
+                parts.append(table.search().offset(start).limit(size).to_arrow())
+            except (RuntimeError, OSError, ValueError):
+                if size <= 16:  # small enough: these rows are gone
+                    lost += size
+                else:  # narrow it down, keeping the readable half
+                    half = size // 2
+                    pending[:0] = [(start, half), (start + half, size - half)]
+        if not parts:
+            return None, lost
+        return pa.concat_tables(parts), lost
