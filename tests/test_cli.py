@@ -133,3 +133,22 @@ def test_status_lists_failures_and_groups_skips_by_reason(workbench: Any, librar
 
     listed = run(workbench, "status", "--all").stdout
     assert all(str(library / name) in listed for name in ("a.zip", "b.zip", "c.zip"))
+
+
+def test_a_bug_prints_a_message_and_saves_the_traceback(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "buggy.py").write_text(
+        "from workbench.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef register_commands(cli):\n"
+        "    @cli.command()\n    def buggy():\n        {}['missing']\n"
+    )
+    home = tmp_path / "home"
+    env = dict(os.environ, WORKBENCH_HOME=str(home), WORKBENCH_PLUGINS_DIR=str(plugins))
+    exe = Path(sys.executable).parent / "workbench"
+    result = subprocess.run([str(exe), "buggy"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "KeyError: 'missing'" in result.stderr
+    saved = list((home / "data" / "logs").glob("error-*.txt"))
+    assert len(saved) == 1 and str(saved[0]) in result.stderr.replace("\n", "")
+    assert "Traceback" in saved[0].read_text()

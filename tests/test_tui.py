@@ -133,6 +133,28 @@ async def test_errors_become_notifications(workbench: Workbench, tmp_path: Path)
         assert app.is_running
 
 
+async def test_a_bug_in_a_worker_is_a_notification_not_a_crash(
+    workbench: Workbench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+
+    def broken(folder: str) -> int:  # a fault: a bug deep in the core
+        raise KeyError("chunks")
+
+    monkeypatch.setattr(workbench, "remove_folder", broken)
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.remove_folder(str(tmp_path))
+        await until(
+            pilot, lambda: any(n.title == "Unexpected error" for n in app._notifications), "error"
+        )
+        note = next(n for n in app._notifications if n.title == "Unexpected error")
+        assert "KeyError" in note.message and "Nothing already indexed is lost" in note.message
+        saved = list((tmp_path / "home" / "data" / "logs").glob("error-*.txt"))
+        assert saved and "Traceback" in saved[0].read_text()
+        assert app.is_running
+
+
 async def test_help_screen(workbench: Workbench) -> None:
     app = make_app(workbench, watch=False, first_run=False)
     async with app.run_test(size=SIZE) as pilot:

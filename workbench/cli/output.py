@@ -26,22 +26,6 @@ def print_error(title: str, message: str) -> None:
 
 def report_unexpected(exc: BaseException) -> None:
     """A bug reached the top: a short message on stderr, the traceback in a file."""
-    import time
-    import traceback
+    from workbench.crash import unexpected_message
 
-    detail = f"{type(exc).__name__}: {exc}".strip()
-    try:
-        from workbench.paths import resolve_paths
-
-        logs = resolve_paths().data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        report = logs / f"error-{time.strftime('%Y%m%d-%H%M%S')}.txt"
-        report.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-        where = f"The details are in {report}: please include that file if you report it."
-    except OSError:
-        where = "Run it again with WORKBENCH_DEBUG=1 to see the details."
-    print_error(
-        "Unexpected error",
-        f"Workbench hit an unexpected error ({detail[:500]}). Nothing already indexed is "
-        f"lost. {where}",
-    )
+    print_error("Unexpected error", unexpected_message(exc))

@@ -17,6 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from workbench.errors import WorkbenchError
 from workbench.tui.messages import (
@@ -122,7 +123,7 @@ class WorkbenchApp(App[None]):
         self._remove_folder(folder)
 
     # -- workers ---------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="watch")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="watch")
     def run_watcher(self) -> None:
         watcher = self.workbench.watcher(
             on_event=lambda event: self.post_message(WatchEventReceived(event)),
@@ -134,7 +135,7 @@ class WorkbenchApp(App[None]):
         except WorkbenchError as exc:
             self.post_message(WorkFailed(exc.title, exc.message))
 
-    @work(thread=True, exclusive=True, group="sync")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="sync")
     def sync_all(self) -> None:
         try:
             report = self.workbench.ingest(
@@ -145,7 +146,7 @@ class WorkbenchApp(App[None]):
             return
         self.post_message(SyncFinished(report))
 
-    @work(thread=True, group="folders")
+    @work(exit_on_error=False, thread=True, group="folders")
     def _add_folder(self, folder: str) -> None:
         try:
             added = self.workbench.add_folder(folder)
@@ -158,7 +159,7 @@ class WorkbenchApp(App[None]):
             self.sync_all()
         self.post_message(LibraryChanged())
 
-    @work(thread=True, group="folders")
+    @work(exit_on_error=False, thread=True, group="folders")
     def _remove_folder(self, folder: str) -> None:
         try:
             purged = self.workbench.remove_folder(folder)
@@ -222,6 +223,15 @@ class WorkbenchApp(App[None]):
         self.log_activity(f"[red]{message.title}[/]: {message.message}")
         self.notify(message.message, title=message.title, severity="error", timeout=10)
         self.sync_text = self._idle_text()
+
+    @on(Worker.StateChanged)
+    def worker_crashed(self, event: Worker.StateChanged) -> None:
+        """A bug in a worker: a notification and a saved traceback, never a crashed app."""
+        if event.state != WorkerState.ERROR or event.worker.error is None:
+            return
+        from workbench.crash import unexpected_message
+
+        self.post_message(WorkFailed("Unexpected error", unexpected_message(event.worker.error)))
 
     @on(LibraryChanged)
     def library_changed(self) -> None:

@@ -149,7 +149,7 @@ class AskScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.load_choices()
 
-    @work(thread=True, exclusive=True, group="ask-choices")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="ask-choices")
     def load_choices(self) -> None:
         workbench = self.app.workbench  # type: ignore[attr-defined]
         try:
@@ -200,7 +200,7 @@ class AskScreen(Screen[None]):
         self.query_one("#source-preview", Static).update("")
         self.run_ask(question, chosen_model(picker))
 
-    @work(thread=True, exclusive=True, group="ask")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="ask")
     def run_ask(self, question: str, model: str | None) -> None:
         workbench = self.app.workbench  # type: ignore[attr-defined]
         parts: list[str] = []
@@ -298,7 +298,7 @@ class AskScreen(Screen[None]):
         if event.row_key is not None and event.row_key.value:
             self.load_answer(str(event.row_key.value))
 
-    @work(thread=True, exclusive=True, group="ask-history")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="ask-history")
     def load_answer(self, answer_id: str) -> None:
         try:
             record = self.app.workbench.answer(answer_id)  # type: ignore[attr-defined]

@@ -67,7 +67,7 @@ class LibraryScreen(Screen[None]):
     def library_changed(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="library-load")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="library-load")
     def load(self) -> None:
         workbench = self.app.workbench  # type: ignore[attr-defined]
         folders = workbench.folder_summaries()

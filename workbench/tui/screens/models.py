@@ -55,7 +55,7 @@ class ModelsScreen(Screen[None]):
     def action_reload(self) -> None:
         self.list_models()
 
-    @work(thread=True, exclusive=True, group="models")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="models")
     def list_models(self) -> None:
         workbench = self.app.workbench  # type: ignore[attr-defined]
         try:
@@ -113,7 +113,7 @@ class ModelsScreen(Screen[None]):
         if 0 <= table.cursor_row < len(self.models):
             self.use_model(self.models[table.cursor_row].name)
 
-    @work(thread=True, group="models-use")
+    @work(exit_on_error=False, thread=True, group="models-use")
     def use_model(self, name: str) -> None:
         try:
             model = self.app.workbench.use_model(name)  # type: ignore[attr-defined]

@@ -88,7 +88,7 @@ class SearchScreen(Screen[None]):
         if query:
             self.run_search(query, str(self.query_one("#mode", Select).value))
 
-    @work(thread=True, exclusive=True, group="search")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="search")
     def run_search(self, query: str, mode: str) -> None:
         try:
             workbench = self.app.workbench  # type: ignore[attr-defined]
@@ -132,7 +132,7 @@ class SearchScreen(Screen[None]):
             if result.kind == "image":
                 self.render_picture(result)
 
-    @work(thread=True, exclusive=True, group="picture")
+    @work(exit_on_error=False, thread=True, exclusive=True, group="picture")
     def render_picture(self, result: Any) -> None:
         picture = image_blocks(Path(result.path))
         if picture is not None:
