@@ -5,10 +5,21 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import random
 from pathlib import Path
 from typing import Any
 
 from workbench.workbench import Workbench
+
+
+def random_words(size: int) -> bytes:
+    """Text that packs about 3:1, as prose does."""
+    rng = random.Random(7)
+    words = [bytes(rng.choices(range(97, 123), k=rng.randint(2, 9))) for _ in range(5000)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words) + b" "
+    return bytes(out[:size])
 
 
 def reasons(workbench: Workbench) -> dict[str, tuple[str, str]]:
@@ -57,6 +68,7 @@ def test_broken_archives_and_bombs_are_reported(make_workbench: Any, tmp_path: P
     (docs / "backup.tar.gz").write_bytes(gzip.compress(b"\x00" * 1024))
     (docs / "photo.png.gz").write_bytes(gzip.compress(b"\x89PNG\r\n\x1a\n"))
     (docs / "bomb.txt.gz").write_bytes(gzip.compress(b"a" * (2 * 2**20)))
+    (docs / "big.txt.xz").write_bytes(lzma.compress(random_words(2**20 + 4096)))
     (docs / "blob.gz").write_bytes(gzip.compress(b"\x00\x01\x02" * 100))
     workbench = make_workbench(max_file_mb=1)
     workbench.add_folder(docs)
@@ -67,7 +79,15 @@ def test_broken_archives_and_bombs_are_reported(make_workbench: Any, tmp_path: P
     assert found["fake.gz"][0] == "failed" and "cannot decompress" in found["fake.gz"][1]
     assert found["backup.tar.gz"] == ("skipped", "no extractor for .tar.gz files yet")
     assert found["photo.png.gz"] == ("skipped", "no extractor for .png.gz files yet")
-    assert found["bomb.txt.gz"][0] == "skipped"
-    assert "too large once decompressed" in found["bomb.txt.gz"][1]
+    # 2 MB from 2 KB: refused from the gzip trailer, before inflating a byte.
+    assert found["bomb.txt.gz"][0] == "failed"
+    assert found["bomb.txt.gz"][1].startswith("expands to 2 MB, over the 1 MB limit")
+    assert "decompression bomb" in found["bomb.txt.gz"][1]
+    # Big, but packed as text packs: skipped, with the setting to raise.
+    assert found["big.txt.xz"][0] == "skipped"
+    assert (
+        "too large once decompressed (more than 1 MB > 1 MB = max_file_mb)"
+        in (found["big.txt.xz"][1])
+    )
     assert found["blob.gz"][0] == "skipped" and "binary" in found["blob.gz"][1]
     assert workbench.status()["files"] == 0

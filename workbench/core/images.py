@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from workbench.config import Settings
 from workbench.core.documents import Block, EngineStatus, Extraction, ExtractionError
 from workbench.core.ocr import Ocr
+from workbench.core.unpacking import UNPACKED_LIMIT, bomb, format_size
 from workbench.paths import Paths
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".webp", ".bmp"})
@@ -25,6 +27,8 @@ DETAILS_HEADING = "Image details"
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 MAKE, MODEL, DATETIME, DATETIME_ORIGINAL = 271, 272, 306, 36867
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 1, 2, 3, 4
+PIXEL_BYTES = 4  # Pillow keeps RGB, RGBA and 32-bit pixels in 4 bytes; a copy costs as much
+IMAGE_ADVICE = f"scale it down to {UNPACKED_LIMIT // PIXEL_BYTES / 1e6:.0f} megapixels to index it"
 
 
 class ImageExtractor:
@@ -109,15 +113,32 @@ def open_image(data: bytes) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            check_pixels(image.width, image.height)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ExtractionError(f"image too large to decode safely: {exc}") from exc
+        # Pillow's own check in open() came first: "Image size (2500000000 pixels) exceeds..."
+        said = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(said.group(1)) if said else (Image.MAX_IMAGE_PIXELS or 0)
+        size = format_size(pixels * PIXEL_BYTES)
+        raise ExtractionError(bomb(f"{size} of pixels", advice=IMAGE_ADVICE)) from None
     except UnidentifiedImageError as exc:
         raise ExtractionError("not a readable image: the format is unknown or damaged") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's "image file is truncated"
         raise ExtractionError(f"damaged or truncated image: {exc}") from exc
     return image
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Refuse an image whose pixels would take more than ``UNPACKED_LIMIT`` once decoded.
+
+    Raises:
+        ExtractionError: a pixel bomb (a small PNG can declare 50,000 x 50,000 pixels).
+    """
+    decoded = width * height * PIXEL_BYTES
+    if decoded > UNPACKED_LIMIT:
+        pixels = f"{format_size(decoded)} of pixels ({width:,} x {height:,})"
+        raise ExtractionError(bomb(pixels, advice=IMAGE_ADVICE))
 
 
 def _frame_count(image: Any) -> int:

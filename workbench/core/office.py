@@ -17,20 +17,19 @@ from xml.etree import ElementTree
 
 from workbench.core.documents import Block, Extraction, ExtractionError
 from workbench.core.extractors import HtmlExtractor, heading_path
+from workbench.core.unpacking import checked_zip
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .doc/.xls/.ppt, and password-protected files
 
 
 def _open_zip(data: bytes, what: str) -> zipfile.ZipFile:
+    """The package, checked against zip bombs before any reader inflates a part of it."""
     if data.startswith(OLE_MAGIC):
         raise ExtractionError(
             f"password-protected or old-format {what}: save it without a password in the "
             "current format to index it"
         )
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise ExtractionError(f"damaged {what}: it is not a readable zip package ({exc})") from exc
+    return checked_zip(data, what)
 
 
 def _damaged(what: str, exc: Exception) -> ExtractionError:

@@ -17,11 +17,22 @@ from workbench.config import Settings
 from workbench.core.documents import Block, EngineStatus, Extraction, ExtractionError, SkipFile
 from workbench.core.extractors import paragraphs
 from workbench.core.ocr import Ocr
+from workbench.core.unpacking import (
+    MAX_RATIO,
+    RATIO_GRACE,
+    UNPACKED_LIMIT,
+    bomb,
+    format_size,
+    ratio_bomb,
+)
 from workbench.paths import Paths
 
 RENDER_DPI = 200  # 10 pt text is ~28 px high: plenty for Tesseract, and fast
 MAX_RENDER_PX = 5000  # posters and drawings are rendered smaller
 MIN_TEXT_CHARS = 16  # fewer letters and digits than this on a page: a scan (or blank)
+# pypdf parses page content at about 1 MB a second (and 30 MB of memory a MB): a page with more
+# (a detailed drawing) is read by OCR from its rendering instead, as a scan is.
+PAGE_CONTENT_LIMIT = 8 * 2**20
 
 # Damaged files make both parsers log warnings; they are summed up in the file's reason
 # instead. NullHandler only stops Python's last-resort printing to stderr.
@@ -140,10 +151,18 @@ def page_blocks(text: str, page: int) -> list[Block]:
 
 def read_text_layer(data: bytes) -> tuple[list[str | None], dict[str, Any]]:
     """Each page's text (None where it could not be read) and the document's metadata."""
+    from pypdf.errors import LimitReachedError
+
     try:
         return _pypdf_pages(data)
     except ExtractionError:
         raise
+    except LimitReachedError as exc:  # no pdfminer for a bomb: it has no such limits
+        raise ExtractionError(
+            f"a compressed stream in it expands past pypdf's limit for one stream ({_short(exc)}):"
+            " this looks like a decompression bomb; it was not read. If the file is genuine, "
+            "save it again from its application (or split it) to index it"
+        ) from None
     except Exception as pypdf_error:  # any parse failure: let pdfminer try the whole file
         try:
             return list(_pdfminer_pages(data)), {"parser": "pdfminer"}
@@ -156,7 +175,7 @@ def read_text_layer(data: bytes) -> tuple[list[str | None], dict[str, Any]]:
 
 def _pypdf_pages(data: bytes) -> tuple[list[str | None], dict[str, Any]]:
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError
+    from pypdf.errors import DependencyError, LimitReachedError
 
     reader = PdfReader(io.BytesIO(data))
     metadata: dict[str, Any] = {"parser": "pypdf"}
@@ -178,15 +197,63 @@ def _pypdf_pages(data: bytes) -> tuple[list[str | None], dict[str, Any]]:
         metadata["title"] = title.strip()
     texts: list[str | None] = []
     fallback: list[str] | None = None
+    counted: set[Any] = set()
+    content = 0
     for index, page in enumerate(reader.pages):
         try:
+            page_content = _content_size(page, index + 1, counted)
+        except (ExtractionError, LimitReachedError):
+            raise
+        except Exception:  # a damaged stream: extract_text below meets it and falls back
+            page_content = 0
+        content += page_content
+        if content > UNPACKED_LIMIT:
+            limit = format_size(UNPACKED_LIMIT)
+            raise ExtractionError(bomb(f"more than {limit} of page content"))
+        if page_content > PAGE_CONTENT_LIMIT:
+            texts.append(None)
+            metadata.setdefault("heavy_pages", []).append(index + 1)
+            continue
+        try:
             texts.append(page.extract_text())
+        except LimitReachedError:
+            raise
         except Exception:  # one bad page: pdfminer reads the file once, for every such page
             if fallback is None:
                 fallback = _pdfminer_or_nothing(data, len(reader.pages))
             texts.append(fallback[index])
             metadata.setdefault("pdfminer_pages", []).append(index + 1)
     return texts, metadata
+
+
+def _content_size(page: Any, number: int, counted: set[Any]) -> int:
+    """Unpacked bytes of the page's content streams not counted yet (shared ones count once).
+
+    Raises:
+        ExtractionError: a stream packed like a decompression bomb.
+    """
+    from pypdf.generic import ArrayObject, IndirectObject
+
+    size = 0
+    pending = [page.get("/Contents")]
+    while pending:
+        item = pending.pop()
+        key: Any = id(item)
+        if isinstance(item, IndirectObject):
+            key = (item.idnum, item.generation)
+            item = item.get_object()
+        if item is None or key in counted:
+            continue
+        counted.add(key)
+        if isinstance(item, ArrayObject):
+            pending.extend(item)
+        elif hasattr(item, "get_data"):
+            unpacked = len(item.get_data())  # pypdf keeps it for extract_text
+            packed = len(getattr(item, "_data", b"")) or unpacked
+            if unpacked > RATIO_GRACE and unpacked > MAX_RATIO * packed:
+                raise ExtractionError(ratio_bomb(f"page {number}'s content", unpacked, packed))
+            size += unpacked
+    return size
 
 
 def _pdfminer_or_nothing(data: bytes, count: int) -> list[Any]:
