@@ -1,4 +1,4 @@
-"""Nothing a folder holds can hurt the workbench: decompression bombs.
+"""Nothing a folder holds can hurt the workbench: decompression bombs and endless lines.
 
 Memory is asserted, never time: in-process with tracemalloc (it sees every Python bytes object,
 zlib's output included), and for a whole ingest as the peak RSS of the `workbench` process.
@@ -7,6 +7,7 @@ zlib's output included), and for a whole ingest as the peak RSS of the `workbenc
 from __future__ import annotations
 
 import os
+import random
 import re
 import sys
 import tracemalloc
@@ -26,12 +27,18 @@ from bombs import (
     run_measured,
 )
 
+from workbench.core.chunking import COUNT_BATCH, WINDOW_CHARS, chunk_blocks
 from workbench.core.compressed import CompressedExtractor
-from workbench.core.documents import ExtractionError, SkipFile
-from workbench.core.extractors import PlainTextExtractor
+from workbench.core.documents import Block, ExtractionError, SkipFile
+from workbench.core.extractors import (
+    MAX_LINE_CHARS,
+    MarkdownExtractor,
+    PlainTextExtractor,
+)
 from workbench.core.images import ImageExtractor
 from workbench.core.office import DocxExtractor, EpubExtractor, PptxExtractor, XlsxExtractor
 from workbench.core.pdf import PdfExtractor
+from workbench.workbench import Workbench
 
 GB = 2**30
 EXTRACTORS: dict[str, Any] = {
@@ -41,6 +48,7 @@ EXTRACTORS: dict[str, Any] = {
     ".epub": EpubExtractor(),
 }
 OVER_250_MB = r"expands to \d+ MB, over the 250 MB limit for unpacked content"
+WORDS = "the otter swims past seven green reeds while herons wait on the far bank".split()
 
 
 def extract_measured(extractor: Any, path: Path) -> tuple[Exception | None, int]:
@@ -146,6 +154,93 @@ def test_pdf_bomb_fails_without_parsing_its_pages(tmp_path: Path) -> None:
     assert "page 1's content expands" in str(raised) and "100:1 limit" in str(raised)
 
 
+class RecordingCounter:
+    """The real embedder's tokenizer, noting the largest text and batch it is handed."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.longest = 0
+        self.largest_batch = 0
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        self.largest_batch = max(self.largest_batch, len(texts))
+        self.longest = max([self.longest, *map(len, texts)])
+        return list(self.embedder.count_tokens(texts))
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        self.longest = max(self.longest, len(text))
+        return list(self.embedder.token_offsets(text))
+
+
+def words(size: int, seed: int = 1) -> str:
+    rng = random.Random(seed)
+    text = " ".join(rng.choice(WORDS) for _ in range(size // 4))
+    return text[:size]
+
+
+@pytest.mark.slow
+def test_tokenizer_never_sees_a_huge_text(embedder: Any) -> None:
+    # Tokenizing one long string slows down faster than its length grows (a 20 MB line never
+    # finished); so does one call over millions of lines. Both are fed in bounded pieces.
+    long_line = Block(words(MB), 1, 1, "Notes")
+    short_lines = Block("\n".join(["otter and heron"] * 60_000), 2, 60_001)
+    counter = RecordingCounter(embedder)
+    chunks = chunk_blocks([long_line, short_lines], counter)
+    assert counter.longest <= WINDOW_CHARS
+    assert counter.largest_batch <= COUNT_BATCH
+    assert chunks[0].locator == {"lines": [1, 1], "heading": "Notes"}
+    assert chunks[-1].locator["lines"][1] == 60_001
+    assert max(embedder.count_tokens([chunk.text for chunk in chunks])) + 2 <= 256
+
+
+def test_long_line_parts_stay_full_across_windows(embedder: Any) -> None:
+    text = words(200_000)
+    chunks = chunk_blocks([Block(text, 1, 1)], embedder, max_tokens=128)
+    tokens = embedder.count_tokens([text])[0]
+    assert len(chunks) == -(-tokens // 126)  # as many as a single tokenization would give
+    # Parts end at token boundaries (a word may be cut between its word pieces): all is kept.
+    assert "".join("".join(chunk.text for chunk in chunks).split()) == "".join(text.split())
+
+
+def test_unsplittable_line_makes_bounded_chunks(embedder: Any) -> None:
+    # One "word" the tokenizer cannot split is one [UNK] token however long: it used to become
+    # a single 1 MB chunk.
+    blob = "QUJD" * (MB // 4)
+    chunks = chunk_blocks([Block(blob, 7, 7)], embedder)
+    assert max(len(chunk.text) for chunk in chunks) <= WINDOW_CHARS
+    assert "".join(chunk.text for chunk in chunks) == blob
+    assert {tuple(chunk.locator["lines"]) for chunk in chunks} == {(7, 7)}
+
+
+def test_file_that_is_one_endless_line_is_skipped_with_a_reason() -> None:
+    data = words(MAX_LINE_CHARS + 10).encode()
+    with pytest.raises(SkipFile, match=r"its one line is too long to be text \(line 1: 1 MB"):
+        PlainTextExtractor().extract(Path("dump.txt"), data)
+
+
+def test_an_endless_line_is_left_out_and_the_rest_indexed() -> None:
+    blob = "QUJD" * (MAX_LINE_CHARS // 2)
+    text = f"# Trip\n\nThe otter swims.\n\n![map](data:image/png;base64,{blob})\n\nHerons wait.\n"
+    extraction = MarkdownExtractor().extract(Path("trip.md"), text.encode())
+    assert [block.text for block in extraction.blocks] == ["The otter swims.", "Herons wait."]
+    assert [block.line_start for block in extraction.blocks] == [3, 7]
+    assert extraction.metadata["long_lines"] == [5]
+
+
+@pytest.mark.slow
+def test_one_line_file_is_indexed_and_searchable(workbench: Workbench, tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    line = words(40_000) + " the quokka ledger balances at dawn " + words(20_000, seed=2)
+    (folder / "one-line.txt").write_text(line, encoding="utf-8")
+    workbench.add_folder(folder)
+    report = workbench.ingest().as_json()
+    assert report["files"]["new"] == 1
+    hits = workbench.search("quokka ledger", k=1, mode="text")
+    assert hits and hits[0].locator == {"lines": [1, 1]}
+    assert "quokka ledger" in hits[0].text
+
+
 def hostile_folder(root: Path) -> dict[str, Callable[[str], bool]]:
     """A folder of bombs and one good note; what each file's reason must say."""
     office_bomb(root / "report.docx", 300 * MB)
@@ -155,6 +250,7 @@ def hostile_folder(root: Path) -> dict[str, Callable[[str], bool]]:
     gzip_bomb(root / "app.log.gz", 1024 * MB)
     pixel_bomb(root / "scan.png", 9000, 9000)
     pdf_bomb(root / "drawing.pdf", 5 * MB)
+    (root / "dump.json").write_text(f'{{"blob": "{"QUJD" * (2 * MB)}"}}', encoding="utf-8")
     (root / "note.md").write_text("# Note\n\nThe heron ledger is kept by the otter.\n")
     return {
         "report.docx": lambda reason: bool(re.match(OVER_250_MB, reason)),
@@ -164,6 +260,7 @@ def hostile_folder(root: Path) -> dict[str, Callable[[str], bool]]:
         "app.log.gz": lambda reason: reason.startswith("expands to 1 GB, over the 25 MB limit"),
         "scan.png": lambda reason: reason.startswith("expands to 309 MB of pixels"),
         "drawing.pdf": lambda reason: "page 1's content expands" in reason,
+        "dump.json": lambda reason: "its one line is too long to be text" in reason,
     }
 
 
@@ -190,6 +287,7 @@ def test_ingest_of_a_folder_of_bombs_stays_under_1_gb(
     reasons = {Path(row["path"]).name: row for row in workbench.status()["failed"]}
     for name, says in expected.items():
         assert says(reasons[name]["reason"]), (name, reasons[name])
-    assert all(reasons[name]["status"] == "failed" for name in expected)
+    assert reasons["dump.json"]["status"] == "skipped"
+    assert all(reasons[name]["status"] == "failed" for name in expected if name != "dump.json")
     hits = workbench.search("heron ledger", k=1)
     assert hits and hits[0].path == str(folder / "note.md")

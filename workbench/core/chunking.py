@@ -3,6 +3,9 @@
 Blocks under the same heading (and page) are packed together greedily; a block too long for
 one chunk is split at lines, and a line too long is split at token boundaries. Each chunk's
 text starts with its heading path, so both the embedder and full-text search see the context.
+Work stays linear in the text's size: the tokenizer never sees more than ``WINDOW_CHARS``
+characters at once (it slows down superlinearly on one long string) nor more than
+``COUNT_BATCH`` texts at once, and pieces flow through without a list of every line.
 A chunk's locator spans its blocks: page, line range, time range (recordings) and the box
 around the image regions its text was read from.
 """
@@ -10,14 +13,21 @@ around the image regions its text was read from.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
 from workbench.core.documents import Block
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 MAX_HEADING_TOKENS = 48
+# The most characters tokenized at once, and in one chunk (headings aside). 254 tokens of
+# prose are about 1,200 characters; more only with words the tokenizer cannot split ([UNK]).
+WINDOW_CHARS = 4096
+COUNT_BATCH = 512  # texts per count_tokens call: memory stays flat over millions of lines
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,7 +65,8 @@ def chunk_blocks(blocks: Sequence[Block], counter: Any, max_tokens: int = 256) -
     """
     groups: list[tuple[tuple[str, int | None], list[Block]]] = []
     for block in blocks:
-        key = (block.heading, block.page)
+        # A heading is cut to MAX_HEADING_TOKENS below: no need to tokenize all of a huge one.
+        key = (block.heading[:WINDOW_CHARS], block.page)
         if groups and groups[-1][0] == key:
             groups[-1][1].append(block)
         else:
@@ -86,27 +97,57 @@ def chunk_blocks(blocks: Sequence[Block], counter: Any, max_tokens: int = 256) -
     return chunks
 
 
-def _pieces(blocks: list[Block], counter: Any, budget: int) -> list[_Piece]:
+def _pieces(blocks: list[Block], counter: Any, budget: int) -> Iterator[_Piece]:
     """Blocks as pieces that each fit ``budget``: long blocks split at lines, then tokens."""
-    counts = counter.count_tokens([block.text for block in blocks])
-    pieces: list[_Piece] = []
-    for block, tokens in zip(blocks, counts, strict=True):
-        if tokens <= budget:
-            pieces.append(_piece(block, block.text, tokens, block.line_start, block.line_end))
-            continue
-        lines = block.text.split("\n")
-        line_counts = counter.count_tokens(lines)
-        first = block.line_start
-        for offset, (line, line_tokens) in enumerate(zip(lines, line_counts, strict=True)):
-            number = None if first is None else first + offset
-            if not line.strip():
-                continue
-            if line_tokens <= budget:
-                pieces.append(_piece(block, line, line_tokens, number, number))
+    for batch in _batched(blocks, COUNT_BATCH):
+        counts = _counts([block.text for block in batch], counter)
+        for block, tokens in zip(batch, counts, strict=True):
+            if tokens is not None and tokens <= budget:
+                yield _piece(block, block.text, tokens, block.line_start, block.line_end)
+            else:
+                yield from _line_pieces(block, counter, budget)
+
+
+def _line_pieces(block: Block, counter: Any, budget: int) -> Iterator[_Piece]:
+    """A block too long for one piece, line by line; a line too long split by tokens."""
+    first = block.line_start
+    numbered = (
+        (None if first is None else first + offset, line)
+        for offset, line in enumerate(_lines(block.text))
+        if line.strip()
+    )
+    for batch in _batched(numbered, COUNT_BATCH):
+        counts = _counts([line for _, line in batch], counter)
+        for (number, line), tokens in zip(batch, counts, strict=True):
+            if tokens is not None and tokens <= budget:
+                yield _piece(block, line, tokens, number, number)
             else:
                 for part, part_tokens in _split_by_tokens(line, counter, budget):
-                    pieces.append(_piece(block, part, part_tokens, number, number))
-    return pieces
+                    yield _piece(block, part, part_tokens, number, number)
+
+
+def _counts(texts: list[str], counter: Any) -> list[int | None]:
+    """Token counts of the texts short enough to tokenize whole; None for the others."""
+    short = [index for index, text in enumerate(texts) if len(text) <= WINDOW_CHARS]
+    counts: list[int | None] = [None] * len(texts)
+    for index, tokens in zip(short, counter.count_tokens([texts[i] for i in short]), strict=True):
+        counts[index] = tokens
+    return counts
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``text.split("\\n")``, one line at a time."""
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def _piece(block: Block, text: str, tokens: int, start: int | None, end: int | None) -> _Piece:
@@ -114,22 +155,51 @@ def _piece(block: Block, text: str, tokens: int, start: int | None, end: int | N
     return _Piece(text, tokens, start, end, block.start_s, block.end_s, block.region)
 
 
-def _split_by_tokens(text: str, counter: Any, budget: int) -> list[tuple[str, int]]:
-    offsets = counter.token_offsets(text)
-    parts = []
-    for start in range(0, len(offsets), budget):
-        window = offsets[start : start + budget]
-        begin = window[0][0]
-        end = offsets[start + budget][0] if start + budget < len(offsets) else len(text)
-        parts.append((text[begin:end].strip(), len(window)))
-    return [(part, tokens) for part, tokens in parts if part]
+def _split_by_tokens(text: str, counter: Any, budget: int) -> Iterator[tuple[str, int]]:
+    """Parts of ``text`` of ``budget`` tokens (the last may be shorter), window by window.
+
+    Tokens left over at a window's end are carried into the next window, so parts stay full;
+    a window without ``budget`` tokens in it (words the tokenizer cannot split) is one part.
+    """
+    start = 0
+    while start < len(text):
+        end = _window_end(text, start)
+        window = text[start:end]
+        offsets = counter.token_offsets(window)
+        full = len(offsets) // budget
+        if end == len(text) or full == 0:  # the text ends here, or no part can be filled
+            groups, carry = range(0, len(offsets), budget), len(window)
+        else:
+            groups = range(0, full * budget, budget)
+            carry = offsets[full * budget][0] if full * budget < len(offsets) else len(window)
+        for group in groups:
+            begin = offsets[group][0]
+            stop = offsets[group + budget][0] if group + budget < len(offsets) else len(window)
+            part = window[begin:stop].strip()
+            if part:
+                yield part, min(budget, len(offsets) - group)
+        start += carry if carry > 0 else len(window)
 
 
-def _pack(pieces: list[_Piece], budget: int) -> list[_Piece]:
+def _window_end(text: str, start: int) -> int:
+    """Where the window from ``start`` ends: at a space if there is one in its second half."""
+    limit = start + WINDOW_CHARS
+    if limit >= len(text):
+        return len(text)
+    space = text.rfind(" ", start + WINDOW_CHARS // 2, limit)
+    return space + 1 if space >= 0 else limit
+
+
+def _pack(pieces: Iterable[_Piece], budget: int) -> list[_Piece]:
+    """Consecutive pieces joined while they fit ``budget`` tokens and ``WINDOW_CHARS``."""
     packed: list[_Piece] = []
     for piece in pieces:
         last = packed[-1] if packed else None
-        if last is not None and last.tokens + piece.tokens <= budget:
+        if (
+            last is not None
+            and last.tokens + piece.tokens <= budget
+            and len(last.text) + len(piece.text) < WINDOW_CHARS
+        ):
             separator = "\n" if _adjacent(last, piece) else "\n\n"
             last.text = f"{last.text}{separator}{piece.text}"
             last.tokens += piece.tokens

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from workbench.core.documents import Block, Extraction, SkipFile
 from workbench.core.textdecode import decode_text
+from workbench.core.unpacking import format_size
 
 CODE_SUFFIXES = frozenset(
     ".py .pyi .js .mjs .cjs .ts .tsx .jsx .java .c .h .cpp .hpp .cc .cxx .hh .go .rs .rb .php "
@@ -24,6 +25,48 @@ CODE_SUFFIXES = frozenset(
 CODE_FILENAMES = frozenset({"Makefile", "Dockerfile", "CMakeLists.txt", "Rakefile", "Gemfile"})
 DATA_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml", ".csv", ".tsv"})
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".log", ".tex", ".org", ".adoc", ".rtf", ""})
+# A longer line is minified code, a data dump or an encoded blob (base64), not text to search:
+# it is left out. Its chunks would take minutes to embed and match nothing a person types.
+MAX_LINE_CHARS = 2**20
+
+
+def text_lines(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """The lines of ``text``, with lines over ``MAX_LINE_CHARS`` blanked out.
+
+    Returns:
+        The lines, and (line number, length) of each blanked line.
+    """
+    lines = text.splitlines()
+    if len(text) <= MAX_LINE_CHARS:
+        return lines, []
+    long_lines = [
+        (number, len(line))
+        for number, line in enumerate(lines, start=1)
+        if len(line) > MAX_LINE_CHARS
+    ]
+    for number, _ in long_lines:
+        lines[number - 1] = ""
+    return lines, long_lines
+
+
+def without_long_lines(extraction: Extraction, long_lines: list[tuple[int, int]]) -> Extraction:
+    """``extraction``, noting the lines left out; a file with nothing else is skipped.
+
+    Raises:
+        SkipFile: every line with text in it was too long.
+    """
+    if not long_lines:
+        return extraction
+    number, length = max(long_lines, key=lambda line: line[1])
+    if not extraction.blocks:
+        many = f"{len(long_lines)} lines are" if len(long_lines) > 1 else "its one line is"
+        raise SkipFile(
+            f"{many} too long to be text (line {number}: {format_size(length)} without a line "
+            f"break, over the {format_size(MAX_LINE_CHARS)} limit for one line): minified "
+            "code, a data dump or encoded data; break it into lines to index it"
+        )
+    extraction.metadata["long_lines"] = [line for line, _ in long_lines]
+    return extraction
 
 
 def paragraphs(lines: list[str], heading: str = "", first_line: int = 1) -> Iterable[Block]:
@@ -59,8 +102,9 @@ class PlainTextExtractor:
 
     def extract(self, path: Path, data: bytes) -> Extraction:
         text, encoding = decode_text(data)
-        blocks = list(paragraphs(text.splitlines()))
-        return Extraction(self.kind, blocks, {"encoding": encoding})
+        lines, long_lines = text_lines(text)
+        blocks = list(paragraphs(lines))
+        return without_long_lines(Extraction(self.kind, blocks, {"encoding": encoding}), long_lines)
 
 
 _ATX_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -79,7 +123,7 @@ class MarkdownExtractor:
 
     def extract(self, path: Path, data: bytes) -> Extraction:
         text, encoding = decode_text(data)
-        lines = text.splitlines()
+        lines, long_lines = text_lines(text)
         blocks: list[Block] = []
         stack: list[str] = []
         section_start = 0
@@ -104,7 +148,7 @@ class MarkdownExtractor:
         flush(len(lines))
         if not blocks and stack:  # a file of headings only still says something
             blocks.append(Block(heading_path(stack), 1, len(lines)))
-        return Extraction(self.kind, blocks, {"encoding": encoding})
+        return without_long_lines(Extraction(self.kind, blocks, {"encoding": encoding}), long_lines)
 
 
 _RST_UNDERLINE = re.compile(r"^([=\-`:'\"~^_*+#<>])\1{2,}\s*$")
@@ -122,7 +166,7 @@ class RstExtractor:
 
     def extract(self, path: Path, data: bytes) -> Extraction:
         text, encoding = decode_text(data)
-        lines = text.splitlines()
+        lines, long_lines = text_lines(text)
         levels: list[str] = []
         stack: list[str] = []
         blocks: list[Block] = []
@@ -148,7 +192,7 @@ class RstExtractor:
                 continue
             number += 1
         blocks.extend(paragraphs(lines[section_start:], heading_path(stack), section_start + 1))
-        return Extraction(self.kind, blocks, {"encoding": encoding})
+        return without_long_lines(Extraction(self.kind, blocks, {"encoding": encoding}), long_lines)
 
 
 @dataclass(frozen=True)
@@ -163,9 +207,11 @@ class CodeExtractor:
 
     def extract(self, path: Path, data: bytes) -> Extraction:
         text, encoding = decode_text(data)
-        blocks = list(paragraphs(text.splitlines()))
+        lines, long_lines = text_lines(text)
+        blocks = list(paragraphs(lines))
         language = path.suffix.lstrip(".") or path.name
-        return Extraction(self.kind, blocks, {"encoding": encoding, "language": language})
+        metadata = {"encoding": encoding, "language": language}
+        return without_long_lines(Extraction(self.kind, blocks, metadata), long_lines)
 
 
 @dataclass(frozen=True)
@@ -180,7 +226,7 @@ class DataExtractor:
 
     def extract(self, path: Path, data: bytes) -> Extraction:
         text, encoding = decode_text(data)
-        lines = text.splitlines()
+        lines, long_lines = text_lines(text)
         if path.suffix.lower() in {".csv", ".tsv"} and lines:
             header = f"columns: {lines[0]}"
             blocks = [
@@ -197,7 +243,8 @@ class DataExtractor:
                 for number, line in enumerate(lines, start=1)
                 if line.strip()
             ]
-        return Extraction(self.kind, blocks, {"encoding": encoding, "format": path.suffix[1:]})
+        metadata = {"encoding": encoding, "format": path.suffix[1:]}
+        return without_long_lines(Extraction(self.kind, blocks, metadata), long_lines)
 
 
 _BLOCK_TAGS = frozenset(
