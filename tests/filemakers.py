@@ -1,10 +1,11 @@
-"""Real files for the multimodal tests: PDFs (reportlab, Pillow), images, speech, office."""
+"""Real files for the multimodal tests: PDFs (reportlab, Pillow), images, office.
+
+Speech is a committed recording: tests/data/budget-memo.wav (see tests/test_audio.py).
+"""
 
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -92,15 +93,6 @@ def photo_jpeg(path: Path) -> Path:
     gps[2] = (IFDRational(48), IFDRational(51), IFDRational(2964, 100))
     gps[4] = (IFDRational(2), IFDRational(17), IFDRational(4032, 100))
     image.save(path, "JPEG", exif=exif)
-    return path
-
-
-def spoken_wav(path: Path, text: str) -> Path | None:
-    """Speech synthesised by espeak-ng; None where espeak-ng is not installed."""
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        return None
-    subprocess.run([espeak, "-s", "150", "-w", str(path), text], check=True, timeout=60)
     return path
 
 

@@ -1,27 +1,36 @@
-"""Audio: real speech (espeak-ng) transcribed by the shipped Whisper model, with time ranges."""
+"""Audio: real speech transcribed by the shipped Whisper model, with time ranges.
+
+The recording (tests/data/budget-memo.wav, 5 s, 16 kHz mono) was made once with espeak-ng
+saying SPEECH, so the tests need no speech synthesiser.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from filemakers import spoken_wav
 
 from workbench.core.audio import AUDIO_EXTRA
 from workbench.core.search import format_locator
 from workbench.workbench import Workbench
 
 SPEECH = "The budget meeting moved to Thursday afternoon. Please bring the cedar samples."
+RECORDING = Path(__file__).parent / "data" / "budget-memo.wav"
+
+
+def spoken_wav(path: Path) -> Path:
+    """A copy of the committed recording of SPEECH at ``path``."""
+    shutil.copyfile(RECORDING, path)
+    return path
 
 
 def test_spoken_wav_is_found_with_its_time_range(workbench: Workbench, tmp_path: Path) -> None:
     folder = tmp_path / "recordings"
     folder.mkdir()
-    wav = spoken_wav(folder / "memo.wav", SPEECH)
-    if wav is None:
-        pytest.skip("espeak-ng is not installed (apt install espeak-ng)")
+    wav = spoken_wav(folder / "memo.wav")
     workbench.add_folder(folder)
     assert workbench.ingest().as_json()["files"]["new"] == 1
     hit = workbench.search("when is the budget meeting", k=1)[0]
@@ -39,16 +48,14 @@ def test_damaged_and_truncated_audio_fail_with_reasons(
     folder = tmp_path / "recordings"
     folder.mkdir()
     (folder / "noise.mp3").write_bytes(b"ID3" + bytes(range(256)) * 8)
-    wav = spoken_wav(tmp_path / "whole.wav", SPEECH)
-    if wav is not None:
-        (folder / "cut.wav").write_bytes(wav.read_bytes()[: wav.stat().st_size // 2])
+    whole = RECORDING.read_bytes()
+    (folder / "cut.wav").write_bytes(whole[: len(whole) // 2])
     (folder / "notes.txt").write_text("Tuning the cello before the recital.", encoding="utf-8")
     workbench.add_folder(folder)
     report = workbench.ingest().as_json()
     reasons = {Path(p["path"]).name: p["reason"] for p in report["problems"]}
     assert "damaged or unreadable audio" in reasons["noise.mp3"]
-    if wav is not None:
-        assert reasons["cut.wav"].startswith("truncated WAV")
+    assert reasons["cut.wav"].startswith("truncated WAV")
     assert report["files"]["new"] == 1  # the sync went on to the text file
     failed = {Path(row["path"]).name for row in workbench.status()["failed"]}
     assert failed == set(reasons)
