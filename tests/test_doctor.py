@@ -18,7 +18,7 @@ from workbench.cli.app import build_cli
 from workbench.core.chunking import chunk_blocks
 from workbench.core.coverage import page_ranges
 from workbench.core.documents import Block
-from workbench.core.ocr import NO_OCR_ENGINE
+from workbench.core.ocr import NO_OCR_ENGINE, Ocr
 from workbench.core.search import format_locator
 from workbench.workbench import Workbench
 
@@ -88,13 +88,14 @@ def test_doctor_reports_coverage_as_json_and_text(workbench: Workbench, tmp_path
     assert report["ocr"]["pages"] == 2 and report["ocr"]["files"] == 2  # scan page + PNG
     assert [Path(row["path"]).name for row in report["failed"]] == ["cut.pdf"]
     engines = {engine["name"]: engine for engine in report["engines"]}
-    assert engines["tesseract"]["available"] and engines["tesseract"]["affected"] == []
+    chosen = Ocr().engine.name  # Tesseract or RapidOCR, whichever "auto" takes here
+    assert engines[chosen]["available"] and engines[chosen]["affected"] == []
     text = cli(workbench, "doctor").stdout
     assert "5 files: 4 indexed, 1 failed, 0 skipped" in text
     assert "OCR (eng): 2 pages read in 2 files" in text and "cut.pdf: truncated PDF" in text
 
 
-def test_without_ocr_engine_doctor_names_affected_files_and_install_fixes_them(
+def test_without_ocr_engine_doctor_names_affected_files_and_switching_fixes_them(
     tmp_path: Path, workbench_home: Path
 ) -> None:
     folder = tmp_path / "scans"
@@ -103,7 +104,12 @@ def test_without_ocr_engine_doctor_names_affected_files_and_install_fixes_them(
     note = word_png(folder / "note.png", ["Pick up the violin strings"])
     exe = Path(sys.executable).parent / "workbench"
     (tmp_path / "bin").mkdir()
-    no_tesseract = dict(os.environ, WORKBENCH_HOME=str(workbench_home), PATH=str(tmp_path / "bin"))
+    no_tesseract = dict(
+        os.environ,
+        WORKBENCH_HOME=str(workbench_home),
+        PATH=str(tmp_path / "bin"),
+        WORKBENCH_OCR_ENGINE="tesseract",
+    )
 
     def run(*args: str, env: dict[str, str] = no_tesseract) -> Any:
         done = subprocess.run(
@@ -121,14 +127,17 @@ def test_without_ocr_engine_doctor_names_affected_files_and_install_fixes_them(
     tesseract = next(e for e in report["engines"] if e["name"] == "tesseract")
     assert not tesseract["available"]
     assert tesseract["affected"] == [str(note), str(scan)]
+    rapidocr = next(e for e in report["engines"] if e["name"] == "rapidocr")
+    assert rapidocr["available"] and rapidocr["affected"] == []  # on hand, not in use
     assert "missing tesseract" in run("doctor") and str(scan) in run("doctor")
 
-    # Tesseract appears: the next sync redoes exactly the files that needed it.
-    with_tesseract = dict(no_tesseract, PATH=os.environ["PATH"])
-    again = run("ingest", "--json", env=with_tesseract)
+    # Back to the bundled engine: the next sync redoes exactly the files that needed OCR.
+    bundled = dict(no_tesseract, WORKBENCH_OCR_ENGINE="auto")
+    again = run("ingest", "--json", env=bundled)
     assert again["files"]["new"] + again["files"]["changed"] == 2
-    hits = run("search", "espresso grinder warranty", "--json", env=with_tesseract)
+    hits = run("search", "espresso grinder warranty", "--json", env=bundled)
     assert hits["results"][0]["path"] == str(scan)
+    assert all(e["available"] for e in run("doctor", "--json", env=bundled)["engines"])
 
 
 def test_interrupted_ocr_sync_keeps_finished_files(workbench: Workbench, tmp_path: Path) -> None:

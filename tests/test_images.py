@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from filemakers import photo_jpeg, word_png, words_image
 from PIL import Image
 
 from workbench.core.search import format_locator
 from workbench.workbench import Workbench
+
+needs_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None,
+    reason="checks Tesseract itself: install it with `apt install tesseract-ocr`",
+)
 
 
 def test_png_is_found_by_the_words_in_it(workbench: Workbench, tmp_path: Path) -> None:
@@ -68,9 +75,17 @@ def test_multipage_tiff_pages_are_located(workbench: Workbench, tmp_path: Path) 
 
 
 def test_extractor_settings_come_from_config(make_workbench: Any, workbench_home: Path) -> None:
-    workbench = make_workbench(ocr_language="eng+zzz")
+    workbench = make_workbench(ocr_language="eng+zzz", ocr_max_pages=7)
     doctor = workbench.doctor()
+    assert doctor["settings"] == {"ocr_language": "eng+zzz", "ocr_max_pages": 7}
+    # "auto" hands a language the bundled RapidOCR lacks to Tesseract, which lacks "zzz" too.
+    tesseract = next(e for e in doctor["engines"] if e["name"] == "tesseract")
+    assert not tesseract["available"]
+
+
+@needs_tesseract
+def test_missing_tesseract_language_names_its_package(make_workbench: Any) -> None:
+    doctor = make_workbench(ocr_language="eng+zzz").doctor()
     tesseract = next(e for e in doctor["engines"] if e["name"] == "tesseract")
     assert not tesseract["available"] and "zzz" in tesseract["detail"]
     assert "tesseract-ocr-zzz" in tesseract["install"]
-    assert doctor["settings"] == {"ocr_language": "eng+zzz", "ocr_max_pages": 100}

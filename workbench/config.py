@@ -169,9 +169,9 @@ class Settings:
         if self.ocr_max_pages < 0:
             raise SettingError("ocr_max_pages", "ocr_max_pages must be 0 (no OCR) or more.")
         if self.ocr_engine not in ("auto", "rapidocr", "tesseract"):
-            raise WorkbenchError(
+            raise SettingError(
+                "ocr_engine",
                 f'ocr_engine must be "auto", "rapidocr" or "tesseract", not {self.ocr_engine!r}.',
-                "Bad config",
             )
         for name in ("watch_debounce_s", "watch_max_wait_s"):
             if getattr(self, name) < 0:

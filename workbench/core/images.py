@@ -46,12 +46,12 @@ class ImageExtractor:
         self.thumbnail_dir: Path | None = None
 
     def configure(self, settings: Settings, paths: Paths) -> None:
-        self.ocr = Ocr(settings.ocr_language)
+        self.ocr = Ocr(settings.ocr_language, settings.ocr_engine)
         self.max_pages = settings.ocr_max_pages
         self.thumbnail_dir = paths.cache_dir / "thumbnails"
 
     def engines(self) -> list[EngineStatus]:
-        return [self.ocr.status]
+        return self.ocr.statuses()
 
     @property
     def version(self) -> str:

@@ -54,11 +54,11 @@ class PdfExtractor:
         self.max_ocr_pages = 100
 
     def configure(self, settings: Settings, paths: Paths) -> None:
-        self.ocr = Ocr(settings.ocr_language)
+        self.ocr = Ocr(settings.ocr_language, settings.ocr_engine)
         self.max_ocr_pages = settings.ocr_max_pages
 
     def engines(self) -> list[EngineStatus]:
-        return [self.ocr.status]
+        return self.ocr.statuses()
 
     @property
     def version(self) -> str:
