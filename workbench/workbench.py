@@ -356,6 +356,7 @@ class Workbench:
         report = coverage_report(self.store.file_records().values(), self.registry.engines())
         report["library"] = {"damaged": False, "problems": []}
         report["settings"] = {
+            "ocr_engine": self.settings.ocr_engine,
             "ocr_language": self.settings.ocr_language,
             "ocr_max_pages": self.settings.ocr_max_pages,
         }
