@@ -77,7 +77,8 @@ def test_multipage_tiff_pages_are_located(workbench: Workbench, tmp_path: Path) 
 def test_extractor_settings_come_from_config(make_workbench: Any, workbench_home: Path) -> None:
     workbench = make_workbench(ocr_language="eng+zzz", ocr_max_pages=7)
     doctor = workbench.doctor()
-    assert doctor["settings"] == {"ocr_engine": "auto", "ocr_language": "eng+zzz", "ocr_max_pages": 7}
+    expected = {"ocr_engine": "auto", "ocr_language": "eng+zzz", "ocr_max_pages": 7}
+    assert doctor["settings"] == expected
     # "auto" hands a language the bundled RapidOCR lacks to Tesseract, which lacks "zzz" too.
     tesseract = next(e for e in doctor["engines"] if e["name"] == "tesseract")
     assert not tesseract["available"]
