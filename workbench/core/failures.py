@@ -27,10 +27,10 @@ def translate(exc: BaseException, db_dir: Path) -> WorkbenchError | None:
     if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
         marker in lowered for marker in _DISK_FULL
     ):
-        return DiskFullError(db_dir, _first_line(text))
+        return DiskFullError(db_dir, first_line(text))
     damaged = "lance" in lowered and any(marker in lowered for marker in _DAMAGE)
     if damaged and isinstance(exc, RuntimeError | OSError | ValueError):
-        return StoreDamagedError(db_dir, _first_line(text))
+        return StoreDamagedError(db_dir, first_line(text))
     return None
 
 
@@ -46,7 +46,8 @@ def explained(db_dir: Path) -> Iterator[None]:
         raise error from exc
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
+    """The first line of an error's text, without Rust source locations, at most 300 chars."""
     line = text.strip().splitlines()[0] if text.strip() else "no detail"
     # Rust panics append the source location of the library: not for people.
     return line.split(", /rustc/")[0][:300]

@@ -15,9 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from workbench.core.answers import ANSWERS
 from workbench.core.store import EMBEDDINGS, FILES, FOLDERS, Store
-
-ANSWERS = "answers"  # the answer log's table (workbench.core.answers)
 
 
 @dataclass

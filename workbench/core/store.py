@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from workbench.core.failures import first_line
 from workbench.core.locks import LockHeld, exclusive_lock
 from workbench.errors import StoreLockedError, WorkbenchError
 
@@ -407,7 +408,7 @@ class Store:
                 else:
                     table.count_rows(probe)
             except (RuntimeError, OSError, ValueError) as exc:
-                problems.append(f"{name}: {str(exc).splitlines()[0].split(', /rustc/')[0]}")
+                problems.append(f"{name}: {first_line(str(exc))}")
         return problems
 
     def salvage(self, name: str, page: int = 1024) -> tuple[pa.Table | None, int]:
