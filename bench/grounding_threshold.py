@@ -23,9 +23,9 @@ from pathlib import Path
 
 from _common import fresh_workbench
 
-from workbench.core import grounding
-from workbench.core.grounding import _has_claim, content_words, score_sentence
-from workbench.core.rag import choose_sources, retrieve
+from workbench.core.answering import grounding
+from workbench.core.answering.grounding import _has_claim, content_words, score_sentence
+from workbench.core.answering.rag import choose_sources, retrieve
 
 LABELS = Path(__file__).with_name("grounding_labels.jsonl")
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"

@@ -92,9 +92,9 @@ def chunk_one(kind: str, size: int) -> dict[str, Any]:
     import resource
     import time
 
-    from workbench.core.chunking import chunk_blocks
-    from workbench.core.documents import Block
-    from workbench.core.embedding import MiniLMEmbedder
+    from workbench.core.extraction.documents import Block
+    from workbench.core.index.chunking import chunk_blocks
+    from workbench.core.index.embedding import MiniLMEmbedder
 
     rng = random.Random(5)
     if kind == "one line of words":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _common import fresh_workbench, scifact_docs
 
-from workbench.core.embedding import MiniLMEmbedder
+from workbench.core.index.embedding import MiniLMEmbedder
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from _common import fresh_workbench
 
-from workbench.core.chat import ChatParams
+from workbench.core.answering.chat import ChatParams
 
 PROMPT = [
     {"role": "system", "content": "You are a helpful assistant."},

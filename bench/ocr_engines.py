@@ -33,7 +33,7 @@ from typing import Any
 
 from _common import SCIFACT
 
-from workbench.core.ocr import Ocr
+from workbench.core.extraction.ocr import Ocr
 
 DPI = 200
 A4 = (round(8.27 * DPI), round(11.69 * DPI))

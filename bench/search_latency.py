@@ -14,8 +14,8 @@ import time
 from _common import SCIFACT, summary
 
 from workbench.core.evaluation import load_beir, run_retrieval_eval
-from workbench.core.search import search
-from workbench.core.store import Store
+from workbench.core.index.search import search
+from workbench.core.index.store import Store
 from workbench.workbench import Workbench
 
 

@@ -23,7 +23,7 @@ def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder() -> Any:
-    from workbench.core.embedding import MiniLMEmbedder
+    from workbench.core.index.embedding import MiniLMEmbedder
 
     return MiniLMEmbedder()
 

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from workbench.backends.llama_cpp import cache_stats, resolve_gpu_layers
 from workbench.cli.app import build_cli
 from workbench.config import Settings
-from workbench.core.grounding import prepare_passages
-from workbench.core.models import BUNDLED_NAME, bundled_model_path, file_sha256
-from workbench.core.rag import Source, check_and_cite, strip_echo
+from workbench.core.answering.grounding import prepare_passages
+from workbench.core.answering.models import BUNDLED_NAME, bundled_model_path, file_sha256
+from workbench.core.answering.rag import Source, check_and_cite, strip_echo
 from workbench.paths import resolve_paths
 from workbench.workbench import Workbench
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.audio import AUDIO_EXTRA
-from workbench.core.search import format_locator
+from workbench.core.extraction.audio import AUDIO_EXTRA
+from workbench.core.index.search import format_locator
 from workbench.workbench import Workbench
 
 SPEECH = "The budget meeting moved to Thursday afternoon. Please bring the cedar samples."

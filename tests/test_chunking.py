@@ -6,9 +6,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.core.chunking import chunk_blocks
-from workbench.core.documents import Block
-from workbench.core.extractors import MarkdownExtractor
+from workbench.core.extraction.documents import Block
+from workbench.core.extraction.extractors import MarkdownExtractor
+from workbench.core.index.chunking import chunk_blocks
 
 
 def test_markdown_chunks_carry_heading_path_and_lines(embedder: Any) -> None:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 # dies after earlier batches committed and with a later batch half-built.
 BOOM_PLUGIN = """
 import os, signal
-from workbench.core.documents import Block, Extraction
+from workbench.core.extraction.documents import Block, Extraction
 from workbench.hookspecs import hookimpl
 
 class Boom:
@@ -134,7 +134,7 @@ def test_kill_9_at_a_random_moment(setup: tuple[Path, Path], tmp_path: Path, emb
 # (or a power cut) in the middle of a long first ingest whose cost is embedding, not reading.
 TIMED_KILL_PLUGIN = """
 import os, signal, threading
-from workbench.core.documents import Block, Extraction
+from workbench.core.extraction.documents import Block, Extraction
 from workbench.hookspecs import hookimpl
 
 _timer = []

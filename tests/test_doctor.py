@@ -15,11 +15,11 @@ from filemakers import scanned_pdf, text_pdf, word_png
 from typer.testing import CliRunner
 
 from workbench.cli.app import build_cli
-from workbench.core.chunking import chunk_blocks
-from workbench.core.coverage import page_ranges
-from workbench.core.documents import Block
-from workbench.core.ocr import NO_OCR_ENGINE, Ocr
-from workbench.core.search import format_locator
+from workbench.core.extraction.documents import Block
+from workbench.core.extraction.ocr import NO_OCR_ENGINE, Ocr
+from workbench.core.index.chunking import chunk_blocks
+from workbench.core.index.coverage import page_ranges
+from workbench.core.index.search import format_locator
 from workbench.workbench import Workbench
 
 runner = CliRunner()

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.documents import SkipFile
-from workbench.core.extractors import (
+from workbench.core.extraction.documents import SkipFile
+from workbench.core.extraction.extractors import (
     CodeExtractor,
     DataExtractor,
     HtmlExtractor,

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from workbench.core.grounding import (
+from workbench.core.answering.grounding import (
     check_answer,
     citation_numbers,
     content_words,
     prepare_passages,
     split_sentences,
 )
-from workbench.core.rag import check_and_cite, choose_sources
+from workbench.core.answering.rag import check_and_cite, choose_sources
 
 ACCOUNT = (
     'Account help > Resetting your password\n\nOpen Settings, choose Security, then "Reset '
@@ -26,7 +26,7 @@ THRESHOLD = 0.55
 
 @pytest.fixture(scope="module")
 def sources(embedder: Any) -> list[Any]:
-    from workbench.core.rag import Source
+    from workbench.core.answering.rag import Source
 
     passages = prepare_passages([ACCOUNT, GARDEN], embedder)
     return [

@@ -27,17 +27,22 @@ from bombs import (
     run_measured,
 )
 
-from workbench.core.chunking import COUNT_BATCH, WINDOW_CHARS, chunk_blocks
-from workbench.core.compressed import CompressedExtractor
-from workbench.core.documents import Block, ExtractionError, SkipFile
-from workbench.core.extractors import (
+from workbench.core.extraction.compressed import CompressedExtractor
+from workbench.core.extraction.documents import Block, ExtractionError, SkipFile
+from workbench.core.extraction.extractors import (
     MAX_LINE_CHARS,
     MarkdownExtractor,
     PlainTextExtractor,
 )
-from workbench.core.images import ImageExtractor
-from workbench.core.office import DocxExtractor, EpubExtractor, PptxExtractor, XlsxExtractor
-from workbench.core.pdf import PdfExtractor
+from workbench.core.extraction.images import ImageExtractor
+from workbench.core.extraction.office import (
+    DocxExtractor,
+    EpubExtractor,
+    PptxExtractor,
+    XlsxExtractor,
+)
+from workbench.core.extraction.pdf import PdfExtractor
+from workbench.core.index.chunking import COUNT_BATCH, WINDOW_CHARS, chunk_blocks
 from workbench.workbench import Workbench
 
 GB = 2**30

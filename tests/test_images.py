@@ -11,7 +11,7 @@ import pytest
 from filemakers import photo_jpeg, word_png, words_image
 from PIL import Image
 
-from workbench.core.search import format_locator
+from workbench.core.index.search import format_locator
 from workbench.workbench import Workbench
 
 needs_tesseract = pytest.mark.skipif(

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.cli.app import build_cli
-from workbench.core.gguf import format_params, read_header
-from workbench.core.models import BUNDLED_NAME, bundled_model_path, file_sha256
+from workbench.core.answering.gguf import format_params, read_header
+from workbench.core.answering.models import BUNDLED_NAME, bundled_model_path, file_sha256
 from workbench.errors import WorkbenchError
 
 runner = CliRunner()

@@ -14,8 +14,8 @@ from filemakers import photo_jpeg, word_png, words_image
 from PIL import Image
 
 from workbench.config import Settings
-from workbench.core.ocr import Ocr
-from workbench.core.rapid_ocr import Line, paragraphs
+from workbench.core.extraction.ocr import Ocr
+from workbench.core.extraction.rapid_ocr import Line, paragraphs
 from workbench.errors import WorkbenchError
 from workbench.workbench import Workbench
 
@@ -63,7 +63,7 @@ def test_transparent_screenshot_is_read_on_white(tmp_path: Path) -> None:
 def test_auto_uses_rapidocr_when_tesseract_is_missing(tmp_path: Path) -> None:
     chosen = ocr_without_tesseract(
         tmp_path,
-        "import json; from workbench.core.ocr import Ocr; o = Ocr('eng', 'auto'); "
+        "import json; from workbench.core.extraction.ocr import Ocr; o = Ocr('eng', 'auto'); "
         "print(json.dumps([o.engine.name, o.version_tag, [s.name for s in o.statuses()]]))",
     )
     name, tag, listed = chosen
@@ -74,7 +74,7 @@ def test_auto_uses_rapidocr_when_tesseract_is_missing(tmp_path: Path) -> None:
 def test_chosen_tesseract_missing_says_to_install_it(tmp_path: Path) -> None:
     status, reason = ocr_without_tesseract(
         tmp_path,
-        "import json; from workbench.core.ocr import Ocr; o = Ocr('eng', 'tesseract'); "
+        "import json; from workbench.core.extraction.ocr import Ocr; o = Ocr('eng', 'tesseract'); "
         "print(json.dumps([o.status.as_json(), o.missing_reason('scanned PDF (2 pages)')]))",
     )
     assert status["name"] == "tesseract" and not status["available"]
@@ -87,7 +87,7 @@ def test_chosen_tesseract_missing_says_to_install_it(tmp_path: Path) -> None:
 def test_auto_takes_tesseract_for_languages_rapidocr_lacks(tmp_path: Path) -> None:
     name, available = ocr_without_tesseract(
         tmp_path,
-        "import json; from workbench.core.ocr import Ocr; o = Ocr('deu', 'auto'); "
+        "import json; from workbench.core.extraction.ocr import Ocr; o = Ocr('deu', 'auto'); "
         "print(json.dumps([o.engine.name, o.available]))",
     )
     assert (name, available) == ("tesseract", False)

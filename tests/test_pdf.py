@@ -8,7 +8,7 @@ from typing import Any
 
 from filemakers import mixed_pdf, scanned_pdf, text_pdf
 
-from workbench.core.pdf import PdfExtractor
+from workbench.core.extraction.pdf import PdfExtractor
 from workbench.workbench import Workbench
 
 

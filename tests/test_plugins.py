@@ -11,7 +11,7 @@ from workbench.plugins import build_plugin_manager, collect_named
 
 NOTE_PLUGIN = """
 from pathlib import Path
-from workbench.core.documents import Block, Extraction
+from workbench.core.extraction.documents import Block, Extraction
 from workbench.hookspecs import hookimpl
 
 

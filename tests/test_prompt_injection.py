@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from workbench.core.rag import build_messages
+from workbench.core.answering.rag import build_messages
 
 pytestmark = pytest.mark.slow
 

@@ -296,7 +296,7 @@ def test_library_from_an_older_version_gains_new_columns(tmp_path: Path, embedde
     import lancedb
     import pyarrow as pa
 
-    from workbench.core.store import FILES_SCHEMA, Store
+    from workbench.core.index.store import FILES_SCHEMA, Store
 
     db_dir = tmp_path / "old.lancedb"
     old_schema = pa.schema([f for f in FILES_SCHEMA if f.name != "meta"])

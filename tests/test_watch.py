@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from workbench.core import inotify
-from workbench.core.polling import DirectoryPoller
+from workbench.core.index import inotify
+from workbench.core.index.polling import DirectoryPoller
 from workbench.errors import WorkbenchError
 from workbench.workbench import Workbench
 
@@ -422,7 +422,7 @@ def test_watch_limit_reached_polls_the_unwatched_folders_and_says_how_to_fix(
 
 
 def limit_warning() -> Any:
-    from workbench.core.watcher import WatchEvent
+    from workbench.core.index.watcher import WatchEvent
 
     message = inotify.limit_message("max_user_watches", 182, 202, 2.0)
     return WatchEvent("warning", {"reason": "inotify_limit", "message": message})

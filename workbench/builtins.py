@@ -10,11 +10,16 @@ from workbench.hookspecs import hookimpl
 
 @hookimpl
 def register_extractors(register: Callable[[Any], None]) -> None:
-    from workbench.core.audio import AudioExtractor
-    from workbench.core.extractors import builtin_extractors
-    from workbench.core.images import ImageExtractor
-    from workbench.core.office import DocxExtractor, EpubExtractor, PptxExtractor, XlsxExtractor
-    from workbench.core.pdf import PdfExtractor
+    from workbench.core.extraction.audio import AudioExtractor
+    from workbench.core.extraction.extractors import builtin_extractors
+    from workbench.core.extraction.images import ImageExtractor
+    from workbench.core.extraction.office import (
+        DocxExtractor,
+        EpubExtractor,
+        PptxExtractor,
+        XlsxExtractor,
+    )
+    from workbench.core.extraction.pdf import PdfExtractor
 
     files = [PdfExtractor(), ImageExtractor(), AudioExtractor()]
     office = [DocxExtractor(), PptxExtractor(), XlsxExtractor(), EpubExtractor()]
@@ -25,7 +30,7 @@ def register_extractors(register: Callable[[Any], None]) -> None:
 @hookimpl
 def register_embedders(register: Callable[[str, Callable[[], Any]], None]) -> None:
     def minilm() -> Any:
-        from workbench.core.embedding import MiniLMEmbedder
+        from workbench.core.index.embedding import MiniLMEmbedder
 
         return MiniLMEmbedder()
 

@@ -40,10 +40,11 @@ def register_backends(register: Callable[[str, Callable[[], Any]], None]) -> Non
 
     Call ``register(name, factory)``; ``factory()`` returns an object with ``name``,
     ``describe() -> dict`` and ``load(model, settings) -> ChatModel`` (see
-    ``workbench.core.chat``): ``model`` is a ``ModelInfo`` whose ``backend`` is ``name``. A
-    ``ChatModel`` has ``context_size``, ``count_tokens(text)``, ``prompt_tokens(messages)``,
-    ``truncate(text, max_tokens)`` and ``chat(messages, params, on_token, should_stop) ->
-    Completion``. Loading should be cached for the life of the process.
+    ``workbench.core.answering.chat``): ``model`` is a ``ModelInfo`` whose ``backend`` is
+    ``name``. A ``ChatModel`` has ``context_size``, ``count_tokens(text)``,
+    ``prompt_tokens(messages)``, ``truncate(text, max_tokens)`` and
+    ``chat(messages, params, on_token, should_stop) -> Completion``. Loading should be cached
+    for the life of the process.
     """
 
 

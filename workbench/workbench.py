@@ -31,7 +31,7 @@ def _explained(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def wrapper(self: Workbench, *args: Any, **kwargs: Any) -> Any:
-        from workbench.core.failures import explained
+        from workbench.core.index.failures import explained
 
         with explained(self.paths.db_dir):
             return method(self, *args, **kwargs)
@@ -78,7 +78,7 @@ class Workbench:
 
     @functools.cached_property
     def registry(self) -> Any:
-        from workbench.core.registry import ExtractorRegistry
+        from workbench.core.extraction.registry import ExtractorRegistry
         from workbench.plugins import collect_objects
 
         registry = ExtractorRegistry(collect_objects(self.plugins, "register_extractors"))
@@ -89,7 +89,7 @@ class Workbench:
     def store(self) -> Any:
         from datetime import timedelta
 
-        from workbench.core.store import Store
+        from workbench.core.index.store import Store
 
         return Store(
             self.paths.db_dir,
@@ -100,7 +100,7 @@ class Workbench:
 
     @functools.cached_property
     def syncer(self) -> Any:
-        from workbench.core.sync import Syncer
+        from workbench.core.index.sync import Syncer
 
         return Syncer(self.store, self.registry, self.embedder, self.settings)
 
@@ -122,8 +122,8 @@ class Workbench:
                 f"{folder} is a file. Add the folder that contains it instead.", "Cannot add folder"
             )
         text = str(folder)
-        from workbench.core.scanning import display_path
-        from workbench.core.sync import under
+        from workbench.core.index.scanning import display_path
+        from workbench.core.index.sync import under
 
         if display_path(text) != text:
             raise WorkbenchError(
@@ -155,7 +155,7 @@ class Workbench:
                 f"{', '.join(self.folders()) or 'none'} (see `workbench folders`).",
                 "Not in library",
             )
-        from workbench.core.sync import under
+        from workbench.core.index.sync import under
 
         with self.store.writing():
             records = self.store.file_records()
@@ -169,8 +169,8 @@ class Workbench:
     def file_states(self, folder: str) -> list[dict[str, Any]]:
         """Every file of ``folder`` with its status: indexed, failed, skipped, or pending
         (on disk but not yet synced, or changed or deleted since the last sync)."""
-        from workbench.core.scanning import LinkPolicy, scan_folder
-        from workbench.core.sync import under
+        from workbench.core.index.scanning import LinkPolicy, scan_folder
+        from workbench.core.index.sync import under
 
         records = {p: r for p, r in self.store.file_records().items() if under(p, [folder])}
         rows: list[dict[str, Any]] = []
@@ -214,7 +214,7 @@ class Workbench:
 
     @_explained
     def folder_summaries(self) -> list[dict[str, Any]]:
-        from workbench.core.sync import under
+        from workbench.core.index.sync import under
 
         records = self.store.file_records()
         rows = []
@@ -254,7 +254,7 @@ class Workbench:
             )
         scope = None
         if path is not None:
-            from workbench.core.sync import under
+            from workbench.core.index.sync import under
 
             target = str(Path(path).expanduser().absolute())
             if not under(target, folders):
@@ -285,7 +285,7 @@ class Workbench:
         on_progress: Callable[[Any], None] = lambda progress: None,
     ) -> Any:
         """A LibraryWatcher over every library folder; call ``run()`` (blocks) and ``stop()``."""
-        from workbench.core.watcher import LibraryWatcher
+        from workbench.core.index.watcher import LibraryWatcher
 
         return LibraryWatcher(
             self.syncer,
@@ -307,7 +307,7 @@ class Workbench:
         kind: str | None = None,
         path_glob: str | None = None,
     ) -> list[Any]:
-        from workbench.core.search import search
+        from workbench.core.index.search import search
 
         return search(
             self.store,
@@ -348,7 +348,7 @@ class Workbench:
     @_explained
     def doctor(self) -> dict[str, Any]:
         """Coverage report: files per kind and status, OCR, no-text files, failures, engines."""
-        from workbench.core.coverage import coverage_report
+        from workbench.core.index.coverage import coverage_report
 
         problems = self.store.check(full=True)
         if problems:  # the coverage report cannot be trusted: say only what is wrong
@@ -381,7 +381,7 @@ class Workbench:
         The folder list, cached vectors and answer log are kept where they can be read; the
         damaged index is moved aside (its path is in the result) and a sync rebuilds the rest.
         """
-        from workbench.core.repair import restore, salvage, set_aside
+        from workbench.core.index.repair import restore, salvage, set_aside
 
         store = self.store
         with store.writing(timeout=30):
@@ -427,7 +427,7 @@ class Workbench:
 
     def models(self) -> list[Any]:
         """Every chat model Workbench can run, the default one marked, read from GGUF headers."""
-        from workbench.core.models import ModelState, discover
+        from workbench.core.answering.models import ModelState, discover
 
         state = ModelState.load(self.paths.models_state_file)
         models = discover(
@@ -439,13 +439,13 @@ class Workbench:
         return models
 
     def _default_model_name(self, state: Any) -> str:
-        from workbench.core.models import BUNDLED_NAME
+        from workbench.core.answering.models import BUNDLED_NAME
 
         return self.settings.chat_model or state.default or BUNDLED_NAME
 
     def model(self, name: str | None = None) -> Any:
         """The ModelInfo for ``name`` (a model name or a .gguf path), or the default model."""
-        from workbench.core.models import ModelState, find
+        from workbench.core.answering.models import ModelState, find
 
         models = self.models()
         wanted = name or self._default_model_name(ModelState.load(self.paths.models_state_file))
@@ -458,7 +458,7 @@ class Workbench:
 
     def use_model(self, name: str) -> Any:
         """Make ``name`` the default chat model (remembered across runs)."""
-        from workbench.core.models import ModelState
+        from workbench.core.answering.models import ModelState
 
         model = self.model(name)
         state = ModelState.load(self.paths.models_state_file)
@@ -469,8 +469,8 @@ class Workbench:
 
     def add_model(self, path: str | os.PathLike[str]) -> Any:
         """Register a GGUF file where it is (nothing is copied); returns its ModelInfo."""
-        from workbench.core.gguf import read_header
-        from workbench.core.models import ModelState
+        from workbench.core.answering.gguf import read_header
+        from workbench.core.answering.models import ModelState
 
         file = Path(path).expanduser().absolute()
         if not file.is_file():
@@ -491,7 +491,7 @@ class Workbench:
 
     @functools.cached_property
     def answer_log(self) -> Any:
-        from workbench.core.answers import AnswerLog
+        from workbench.core.answering.answers import AnswerLog
 
         return AnswerLog(self.store)
 
@@ -511,10 +511,10 @@ class Workbench:
         Returns the `workbench ask --json` record. Declines, without running the model, when
         nothing retrieved is relevant enough.
         """
-        from workbench.core.answers import build_record, new_answer_id
-        from workbench.core.chat import ChatParams
-        from workbench.core.models import file_sha256
-        from workbench.core.rag import AskProgress, answer_question, retrieve
+        from workbench.core.answering.answers import build_record, new_answer_id
+        from workbench.core.answering.chat import ChatParams
+        from workbench.core.answering.models import file_sha256
+        from workbench.core.answering.rag import AskProgress, answer_question, retrieve
 
         started = time.perf_counter()
         if not question.strip():

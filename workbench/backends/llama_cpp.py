@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.chat import ChatParams, Completion
+from workbench.core.answering.chat import ChatParams, Completion
 from workbench.errors import WorkbenchError
 
 NAME = "llama-cpp"

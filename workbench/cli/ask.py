@@ -67,7 +67,7 @@ def _ask_streaming(workbench: Any, question: str, k: int | None, model: str | No
 
 def print_answer(record: dict[str, Any]) -> None:
     """The checked answer, what is not supported, the sources, and where the time went."""
-    from workbench.core.search import format_locator
+    from workbench.core.index.search import format_locator
 
     console.print(_answer_text(record))
     if record["declined"]:
@@ -117,7 +117,7 @@ def _answer_text(record: dict[str, Any]) -> Any:
     """The answer with unsupported sentences in yellow."""
     from rich.text import Text
 
-    from workbench.core.grounding import sentence_spans
+    from workbench.core.answering.grounding import sentence_spans
 
     answer = record["answer"]
     spans = sentence_spans(answer)

@@ -193,7 +193,7 @@ def search(
     if not results:
         console.print("No results. Try other words, or check `workbench status`.")
         return
-    from workbench.core.search import format_locator
+    from workbench.core.index.search import format_locator
 
     for rank, result in enumerate(results, start=1):
         snippet = " ".join(result.text.split())
@@ -240,7 +240,7 @@ def demo(
     workbench = get_workbench(ctx)
     folder = str(demo_library())
     if folder not in workbench.folders():
-        from workbench.core.sync import under
+        from workbench.core.index.sync import under
 
         if not under(folder, workbench.folders()):
             workbench.add_folder(folder)
@@ -263,7 +263,7 @@ def demo(
         return
     console.print(f"Demo library: [bold]{folder}[/]")
     _print_ingest_summary(report)
-    from workbench.core.search import format_locator
+    from workbench.core.index.search import format_locator
 
     for query, hits in results.items():
         console.print(f"\n[bold]workbench search[/] {query!r}")

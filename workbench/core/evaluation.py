@@ -100,9 +100,9 @@ def run_retrieval_eval(
     on_progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Index the dataset (incrementally) and score every mode; returns the JSON contract."""
-    from workbench.core.search import search
-    from workbench.core.store import Store
-    from workbench.core.sync import Syncer
+    from workbench.core.index.search import search
+    from workbench.core.index.store import Store
+    from workbench.core.index.sync import Syncer
 
     if mode not in MODES:
         raise WorkbenchError(f"Unknown mode '{mode}'. Use one of: {', '.join(MODES)}.", "Bad mode")

@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from workbench.core.rag import with_markers
-from workbench.core.search import format_locator
+from workbench.core.answering.rag import with_markers
+from workbench.core.index.search import format_locator
 from workbench.errors import WorkbenchError
 from workbench.tui.messages import WorkFailed
 from workbench.tui.screens.search import short_path

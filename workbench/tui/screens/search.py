@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from workbench.core.search import format_locator
+from workbench.core.index.search import format_locator
 from workbench.errors import WorkbenchError
 from workbench.tui.widgets.preview import image_blocks, preview_text
 from workbench.tui.widgets.status import SyncStatus

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from workbench.core.search import format_locator
+from workbench.core.index.search import format_locator
 
 CONTEXT_LINES = 4
 TEXT_KINDS = {"text", "markdown", "rst", "code", "data"}
@@ -28,8 +28,8 @@ def preview_text(result: Any, title: str | None = None) -> Text:
 
 
 def _lines_in_context(path: Path, start: int, end: int) -> Text | None:
-    from workbench.core.documents import SkipFile
-    from workbench.core.textdecode import decode_text
+    from workbench.core.extraction.documents import SkipFile
+    from workbench.core.extraction.textdecode import decode_text
 
     try:
         text, _ = decode_text(path.read_bytes())

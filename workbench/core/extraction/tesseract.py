@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from workbench.core.documents import Block, EngineStatus, ExtractionError
-from workbench.core.ocr import NO_OCR_ENGINE, ROLE, on_white
+from workbench.core.extraction.documents import Block, EngineStatus, ExtractionError
+from workbench.core.extraction.ocr import NO_OCR_ENGINE, ROLE, on_white
 
 TESSERACT_INSTALL = (
     "install Tesseract (Debian/Ubuntu: `apt install tesseract-ocr`, macOS: "

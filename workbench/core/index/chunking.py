@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any, TypeVar
 
-from workbench.core.documents import Block
+from workbench.core.extraction.documents import Block
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 MAX_HEADING_TOKENS = 48

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.documents import Block, EngineStatus, ExtractionError
-from workbench.core.ocr import NO_OCR_ENGINE, ROLE, on_white
+from workbench.core.extraction.documents import Block, EngineStatus, ExtractionError
+from workbench.core.extraction.ocr import NO_OCR_ENGINE, ROLE, on_white
 
 PACKAGE = "rapidocr_onnxruntime"
 DISTRIBUTION = "rapidocr-onnxruntime"

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from workbench.core.documents import Block, Extraction, ExtractionError
-from workbench.core.extractors import HtmlExtractor, heading_path
-from workbench.core.unpacking import checked_zip
+from workbench.core.extraction.documents import Block, Extraction, ExtractionError
+from workbench.core.extraction.extractors import HtmlExtractor, heading_path
+from workbench.core.extraction.unpacking import checked_zip
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .doc/.xls/.ppt, and password-protected files
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.core.documents import SkipFile
+from workbench.core.extraction.documents import SkipFile
 
 _SNIFF_BYTES = 8192
 

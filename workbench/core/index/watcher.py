@@ -27,10 +27,10 @@ from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from workbench.core import inotify
-from workbench.core.locks import LockHeld, exclusive_lock
-from workbench.core.polling import DirectoryPoller
-from workbench.core.sync import Syncer, SyncReport, in_scope, minimal_scope
+from workbench.core.index import inotify
+from workbench.core.index.locks import LockHeld, exclusive_lock
+from workbench.core.index.polling import DirectoryPoller
+from workbench.core.index.sync import Syncer, SyncReport, in_scope, minimal_scope
 from workbench.errors import StoreLockedError, WorkbenchError
 
 _STOP = ("", False)  # queue sentinel: wake the loop to stop

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings
-from workbench.core.chunking import Chunk, chunk_blocks, text_hash
-from workbench.core.documents import ExtractionError, SkipFile
-from workbench.core.registry import ExtractorRegistry
-from workbench.core.scanning import IgnoreRules, LinkPolicy, ScanEntry, scan_file, scan_folder
-from workbench.core.store import FileRecord, Store
+from workbench.core.extraction.documents import ExtractionError, SkipFile
+from workbench.core.extraction.registry import ExtractorRegistry
+from workbench.core.index.chunking import Chunk, chunk_blocks, text_hash
+from workbench.core.index.scanning import IgnoreRules, LinkPolicy, ScanEntry, scan_file, scan_folder
+from workbench.core.index.store import FileRecord, Store
 
 BATCH_CHUNKS = 256
 BATCH_FILES = 500

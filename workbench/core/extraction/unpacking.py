@@ -14,7 +14,7 @@ import struct
 import zipfile
 import zlib
 
-from workbench.core.documents import ExtractionError
+from workbench.core.extraction.documents import ExtractionError
 
 UNPACKED_LIMIT = 250 * 2**20  # bytes one file may unpack to, all its parts together
 MAX_RATIO = 100  # unpacked : packed; real documents stay far below (XML packs about 10:1)

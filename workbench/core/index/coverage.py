@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.documents import EngineStatus
+from workbench.core.extraction.documents import EngineStatus
 
 if TYPE_CHECKING:
-    from workbench.core.store import FileRecord
+    from workbench.core.index.store import FileRecord
 
 STATUSES = ("indexed", "failed", "skipped")
 

@@ -8,7 +8,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.store import Store, sql_str
+from workbench.core.index.store import Store, sql_str
 from workbench.errors import WorkbenchError
 
 MODES = ("hybrid", "vector", "text")

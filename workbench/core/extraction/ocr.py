@@ -1,7 +1,7 @@
 """Optical character recognition: the words in page images, as paragraphs with their boxes.
 
-Two engines behind one interface. RapidOCR (workbench.core.rapid_ocr) ships its models in
-its wheel and reads English and Chinese; Tesseract (workbench.core.tesseract) is a system
+Two engines behind one interface. RapidOCR (workbench.core.extraction.rapid_ocr) ships its models in
+its wheel and reads English and Chinese; Tesseract (workbench.core.extraction.tesseract) is a system
 program that reads any language whose data is installed. ``ocr_engine = "auto"`` takes the
 engine that read best in bench/ocr_engines.py, among those installed that read
 ``ocr_language``.
@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
-from workbench.core.documents import Block, EngineStatus
+from workbench.core.extraction.documents import Block, EngineStatus
 
 # Part of every reason recorded for a file that needed OCR when no engine was there; the
 # coverage report finds the affected files by it.
@@ -53,8 +53,8 @@ class OcrEngine(Protocol):
 
 
 def make_engines(language: str) -> dict[str, OcrEngine]:
-    from workbench.core.rapid_ocr import RapidOcrEngine
-    from workbench.core.tesseract import TesseractEngine
+    from workbench.core.extraction.rapid_ocr import RapidOcrEngine
+    from workbench.core.extraction.tesseract import TesseractEngine
 
     return {"rapidocr": RapidOcrEngine(), "tesseract": TesseractEngine(language)}
 

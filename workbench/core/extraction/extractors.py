@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from workbench.core.documents import Block, Extraction, SkipFile
-from workbench.core.textdecode import decode_text
-from workbench.core.unpacking import format_size
+from workbench.core.extraction.documents import Block, Extraction, SkipFile
+from workbench.core.extraction.textdecode import decode_text
+from workbench.core.extraction.unpacking import format_size
 
 CODE_SUFFIXES = frozenset(
     ".py .pyi .js .mjs .cjs .ts .tsx .jsx .java .c .h .cpp .hpp .cc .cxx .hh .go .rs .rb .php "

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.core.chat import ChatModel, ChatParams, Completion
-from workbench.core.grounding import (
+from workbench.core.answering.chat import ChatModel, ChatParams, Completion
+from workbench.core.answering.grounding import (
     GroundingReport,
     Passage,
     check_answer,
@@ -27,8 +27,8 @@ from workbench.core.grounding import (
     sentence_spans,
     strip_citations,
 )
-from workbench.core.search import SearchResult, search
-from workbench.core.store import Store, sql_in
+from workbench.core.index.search import SearchResult, search
+from workbench.core.index.store import Store, sql_in
 
 SYSTEM_PROMPT = (
     "You answer questions from the provided sources only. Answer in one or two sentences and "

@@ -18,8 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from workbench.core.failures import first_line
-from workbench.core.locks import LockHeld, exclusive_lock
+from workbench.core.index.failures import first_line
+from workbench.core.index.locks import LockHeld, exclusive_lock
 from workbench.errors import StoreLockedError, WorkbenchError
 
 FILES = "files"

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings
-from workbench.core.documents import Block, EngineStatus, Extraction, ExtractionError, SkipFile
+from workbench.core.extraction.documents import (
+    Block,
+    EngineStatus,
+    Extraction,
+    ExtractionError,
+    SkipFile,
+)
 from workbench.paths import Paths
 
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus"})

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from workbench.core.store import Store, sql_str
+from workbench.core.index.store import Store, sql_str
 from workbench.errors import WorkbenchError
 
 ANSWERS = "answers"

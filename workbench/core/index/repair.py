@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from workbench.core.answers import ANSWERS
-from workbench.core.store import EMBEDDINGS, FILES, FOLDERS, Store
+from workbench.core.answering.answers import ANSWERS
+from workbench.core.index.store import EMBEDDINGS, FILES, FOLDERS, Store
 
 
 @dataclass

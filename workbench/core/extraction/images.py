@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings
-from workbench.core.documents import Block, EngineStatus, Extraction, ExtractionError
-from workbench.core.ocr import Ocr
-from workbench.core.unpacking import UNPACKED_LIMIT, bomb, format_size
+from workbench.core.extraction.documents import Block, EngineStatus, Extraction, ExtractionError
+from workbench.core.extraction.ocr import Ocr
+from workbench.core.extraction.unpacking import UNPACKED_LIMIT, bomb, format_size
 from workbench.paths import Paths
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".webp", ".bmp"})

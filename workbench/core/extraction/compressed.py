@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.documents import Extraction, ExtractionError, SkipFile
-from workbench.core.unpacking import MAX_RATIO, READ_CHUNK, UNPACKED_LIMIT, bomb, format_size
+from workbench.core.extraction.documents import Extraction, ExtractionError, SkipFile
+from workbench.core.extraction.unpacking import (
+    MAX_RATIO,
+    READ_CHUNK,
+    UNPACKED_LIMIT,
+    bomb,
+    format_size,
+)
 
 OPENERS: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 TEXT_KINDS = frozenset({"text", "markdown", "rst", "code", "data", "html"})
