@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple
 
-from workbench.core.index.sync import in_scope
+from workbench.core.index.scope import in_scope
 
 
 class _Stat(NamedTuple):

@@ -30,7 +30,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from workbench.core.index import inotify
 from workbench.core.index.locks import LockHeld, exclusive_lock
 from workbench.core.index.polling import DirectoryPoller
-from workbench.core.index.sync import Syncer, SyncReport, in_scope, minimal_scope
+from workbench.core.index.scope import in_scope, minimal_scope
+from workbench.core.index.sync import Syncer, SyncReport
 from workbench.errors import StoreLockedError, WorkbenchError
 
 _STOP = ("", False)  # queue sentinel: wake the loop to stop
