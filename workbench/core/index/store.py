@@ -11,110 +11,34 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from workbench.core.index.failures import first_line
+from workbench.core.index.integrity import check_tables, salvage_table
 from workbench.core.index.locks import LockHeld, exclusive_lock
+from workbench.core.index.schema import (
+    CHUNKS,
+    EMBEDDINGS,
+    FILES,
+    FILES_SCHEMA,
+    FOLDERS,
+    FOLDERS_SCHEMA,
+    SQL_BATCH,
+    FileRecord,
+    batched,
+    chunks_schema,
+    embeddings_schema,
+    sql_in,
+    sql_str,
+)
 from workbench.errors import StoreLockedError, WorkbenchError
 
-FILES = "files"
-CHUNKS = "chunks"
-EMBEDDINGS = "embeddings"
-FOLDERS = "folders"
-SQL_BATCH = 400
-# A filter on a small numeric column: counting with it opens every data file of the table.
-_QUICK_PROBES = {"files": "chunks < 0", "chunks": "ordinal < 0", "folders": "added_at < 0"}
 # Past these, a lazy index refresh (the watcher's, per batch) compacts and re-indexes.
 UNINDEXED_ROWS_LIMIT = 2000
 SMALL_FRAGMENTS_LIMIT = 64
-
-FILES_SCHEMA = pa.schema(
-    [
-        pa.field("path", pa.string(), nullable=False),
-        pa.field("folder", pa.string()),
-        pa.field("size", pa.int64()),
-        pa.field("mtime_ns", pa.int64()),
-        pa.field("hash", pa.string()),
-        pa.field("kind", pa.string()),
-        pa.field("extractor", pa.string()),
-        pa.field("extractor_version", pa.string()),
-        pa.field("embedder", pa.string()),
-        pa.field("status", pa.string()),
-        pa.field("reason", pa.string()),
-        pa.field("chunks", pa.int32()),
-        pa.field("indexed_at", pa.float64()),
-        # JSON of the extractor's metadata: pages OCR'd, image size and EXIF, duration...
-        pa.field("meta", pa.string()),
-    ]
-)
-FOLDERS_SCHEMA = pa.schema(
-    [pa.field("path", pa.string(), nullable=False), pa.field("added_at", pa.float64())]
-)
-
-
-def chunks_schema(dim: int) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("id", pa.string(), nullable=False),
-            pa.field("path", pa.string(), nullable=False),
-            pa.field("ordinal", pa.int32()),
-            pa.field("text", pa.string()),
-            pa.field("text_hash", pa.string()),
-            pa.field("vector", pa.list_(pa.float32(), dim)),
-            pa.field("kind", pa.string()),
-            pa.field("locator", pa.string()),
-            pa.field("embedder", pa.string()),
-            pa.field("file_hash", pa.string()),
-        ]
-    )
-
-
-def embeddings_schema(dim: int) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("key", pa.string(), nullable=False),
-            pa.field("vector", pa.list_(pa.float32(), dim)),
-        ]
-    )
-
-
-def sql_str(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_in(column: str, values: Sequence[str]) -> str:
-    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
-
-
-def batched(values: Sequence[Any], size: int = SQL_BATCH) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """What the store remembers about one file."""
-
-    path: str
-    folder: str
-    size: int
-    mtime_ns: int
-    hash: str
-    kind: str
-    extractor: str
-    extractor_version: str
-    embedder: str
-    status: str
-    reason: str
-    chunks: int
-    indexed_at: float
-    meta: str = ""
 
 
 class Store:
@@ -393,44 +317,29 @@ class Store:
         opens every data file (a truncated one fails); ``full`` reads every column of every
         table and queries the full-text index.
         """
-        problems = []
-        for name in sorted(self.db.list_tables().tables):
-            probe = _QUICK_PROBES.get(name)
-            if probe is None and not full:
-                continue
-            try:
-                table = self.db.open_table(name)
-                if full:
-                    for _ in table.search().limit(None).to_batches():
-                        pass
-                    if name == CHUNKS and any("text" in i.name for i in table.list_indices()):
-                        table.search("check", query_type="fts").limit(1).to_arrow()
-                else:
-                    table.count_rows(probe)
-            except (RuntimeError, OSError, ValueError) as exc:
-                problems.append(f"{name}: {first_line(str(exc))}")
-        return problems
+        return check_tables(self.db, full)
 
     def salvage(self, name: str, page: int = 1024) -> tuple[pa.Table | None, int]:
         """The rows of table ``name`` that can still be read, and how many could not."""
-        try:
-            table = self.db.open_table(name)
-            total = table.count_rows()
-        except (RuntimeError, OSError, ValueError):
-            return None, 0
-        parts: list[pa.Table] = []
-        lost = 0
-        pending = [(start, min(page, total - start)) for start in range(0, total, page)]
-        while pending:
-            start, size = pending.pop(0)
-            try:
-                parts.append(table.search().offset(start).limit(size).to_arrow())
-            except (RuntimeError, OSError, ValueError):
-                if size <= 16:  # small enough: these rows are gone
-                    lost += size
-                else:  # narrow it down, keeping the readable half
-                    half = size // 2
-                    pending[:0] = [(start, half), (start + half, size - half)]
-        if not parts:
-            return None, lost
-        return pa.concat_tables(parts), lost
+        return salvage_table(self.db, name, page)
+
+
+# The schema names lived here before the split; importers keep using this module.
+__all__ = [
+    "CHUNKS",
+    "EMBEDDINGS",
+    "FILES",
+    "FILES_SCHEMA",
+    "FOLDERS",
+    "FOLDERS_SCHEMA",
+    "SMALL_FRAGMENTS_LIMIT",
+    "SQL_BATCH",
+    "UNINDEXED_ROWS_LIMIT",
+    "FileRecord",
+    "Store",
+    "batched",
+    "chunks_schema",
+    "embeddings_schema",
+    "sql_in",
+    "sql_str",
+]
