@@ -200,9 +200,11 @@ class Store:
             self.chunks.add(pa.Table.from_pylist(rows, chunks_schema(self.dim)))
 
     def chunk_rows(self, path: str) -> list[dict[str, Any]]:
-        return (
-            self.chunks.search().where(f"path = {sql_str(path)}").limit(None).to_arrow().to_pylist()
+        where = f"path = {sql_str(path)}"
+        rows: list[dict[str, Any]] = (
+            self.chunks.search().where(where).limit(None).to_arrow().to_pylist()
         )
+        return rows
 
     def chunk_count(self) -> int:
         return int(self.chunks.count_rows())
