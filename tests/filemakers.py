@@ -1,6 +1,7 @@
 """Real files for the multimodal tests: PDFs (reportlab, Pillow), images, office.
 
-Speech is a committed recording: tests/data/budget-memo.wav (see tests/test_audio.py).
+Speech is a committed recording in the whisper plugin's tests:
+plugins/workbench-whisper/tests/data/budget-memo.wav (see test_whisper.py there).
 """
 
 from __future__ import annotations

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    from workbench.core.protocols import Backend, Embedder, Extractor
+
 
 @hookimpl
-def register_extractors(register: Callable[[Any], None]) -> None:
-    from workbench.core.extraction.audio import AudioExtractor
+def register_extractors(register: Callable[[Extractor], None]) -> None:
     from workbench.core.extraction.extractors import builtin_extractors
     from workbench.core.extraction.images import ImageExtractor
     from workbench.core.extraction.office import (
@@ -21,15 +23,23 @@ def register_extractors(register: Callable[[Any], None]) -> None:
     )
     from workbench.core.extraction.pdf import PdfExtractor
 
-    files = [PdfExtractor(), ImageExtractor(), AudioExtractor()]
-    office = [DocxExtractor(), PptxExtractor(), XlsxExtractor(), EpubExtractor()]
-    for extractor in [*builtin_extractors(), *files, *office]:
+    # Audio is the workbench-whisper plugin (plugins/workbench-whisper), a distribution of its own.
+    extractors: list[Extractor] = [
+        *builtin_extractors(),
+        PdfExtractor(),
+        ImageExtractor(),
+        DocxExtractor(),
+        PptxExtractor(),
+        XlsxExtractor(),
+        EpubExtractor(),
+    ]
+    for extractor in extractors:
         register(extractor)
 
 
 @hookimpl
-def register_embedders(register: Callable[[str, Callable[[], Any]], None]) -> None:
-    def minilm() -> Any:
+def register_embedders(register: Callable[[str, Callable[[], Embedder]], None]) -> None:
+    def minilm() -> Embedder:
         from workbench.core.index.embedding import MiniLMEmbedder
 
         return MiniLMEmbedder()
@@ -38,8 +48,8 @@ def register_embedders(register: Callable[[str, Callable[[], Any]], None]) -> No
 
 
 @hookimpl
-def register_backends(register: Callable[[str, Callable[[], Any]], None]) -> None:
-    def llama_cpp() -> Any:
+def register_backends(register: Callable[[str, Callable[[], Backend]], None]) -> None:
+    def llama_cpp() -> Backend:
         from workbench.backends.llama_cpp import LlamaCppBackend
 
         return LlamaCppBackend()

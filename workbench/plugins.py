@@ -7,14 +7,20 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from workbench import hookspecs
 from workbench.errors import WorkbenchError
 
+if TYPE_CHECKING:
+    from workbench.core.protocols import Tool
+
 ENTRY_POINT_GROUP = "workbench"
+BUILTINS = "workbench.builtins"
+FILE_PREFIX = "workbench_plugin_"  # module name of a loose plugin file: this + the file's stem
 HOOK_NAMES = [
     "register_extractors",
     "register_embedders",
@@ -35,7 +41,7 @@ def build_plugin_manager(
 
     manager = pluggy.PluginManager("workbench")
     manager.add_hookspecs(hookspecs)
-    manager.register(builtins, name="workbench.builtins")
+    manager.register(builtins, name=BUILTINS)
     if load_entry_points:
         manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     directories = [plugins_dir] if plugins_dir else []
@@ -48,11 +54,11 @@ def build_plugin_manager(
     return manager
 
 
-def _load_plugin_files(directory: Path) -> Iterable[Any]:
+def _load_plugin_files(directory: Path) -> Iterable[ModuleType]:
     if not directory.is_dir():
         return
     for file in sorted(directory.glob("*.py")):
-        name = f"workbench_plugin_{file.stem}"
+        name = f"{FILE_PREFIX}{file.stem}"
         spec = importlib.util.spec_from_file_location(name, file)
         if spec is None or spec.loader is None:
             continue
@@ -97,14 +103,39 @@ def collect_objects(manager: pluggy.PluginManager, hook_name: str) -> list[tuple
     """Run a ``register(obj)`` hook and return ``[(obj, plugin_name)]`` in registration order."""
     collected: list[tuple[Any, str]] = []
     hook = getattr(manager.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):  # pluggy calls last-registered first
+    # get_hookimpls() lists in registration order (pluggy *calls* them last-registered first):
+    # built-ins, then entry points, then files, so a plugin's extractor can replace a built-in.
+    for impl in hook.get_hookimpls():
         plugin_name = manager.get_name(impl.plugin) or repr(impl.plugin)
         impl.function(register=lambda obj, _owner=plugin_name: collected.append((obj, _owner)))
     return collected
 
 
+def collect_tools(manager: pluggy.PluginManager) -> dict[str, tuple[Tool, str]]:
+    """Run ``register_tools`` and return ``{tool.name: (tool, plugin_name)}``.
+
+    Raises WorkbenchError when two plugins register a tool of the same name, naming both.
+    """
+    tools: dict[str, tuple[Tool, str]] = {}
+    for tool, owner in collect_objects(manager, "register_tools"):
+        if tool.name in tools:
+            raise WorkbenchError(
+                f"Both plugin '{tools[tool.name][1]}' and plugin '{owner}' register the tool "
+                f"'{tool.name}'. Uninstall or disable one of them.",
+                title="Plugin clash",
+            )
+        tools[tool.name] = (tool, owner)
+    return tools
+
+
 def describe_plugins(manager: pluggy.PluginManager) -> list[dict[str, Any]]:
-    """Loaded plugins and the hooks each implements, for ``workbench plugins``."""
+    """Loaded plugins, how each was loaded and the hooks it implements, for `workbench plugins`.
+
+    ``source`` is "builtin", "entry point" (then ``distribution`` and ``version`` name the
+    installed package), "file" (then ``path`` is the plugin file) or "registered" (by code, with
+    ``manager.register``).
+    """
+    distributions = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
     rows = []
     for name, plugin in manager.list_name_plugin():
         hooks = sorted(
@@ -114,5 +145,29 @@ def describe_plugins(manager: pluggy.PluginManager) -> list[dict[str, Any]]:
                 impl.plugin is plugin for impl in getattr(manager.hook, hook_name).get_hookimpls()
             )
         )
-        rows.append({"name": name, "hooks": hooks})
+        row: dict[str, Any] = {"name": name, "hooks": hooks}
+        if name == BUILTINS:
+            row |= {"source": "builtin", "distribution": "workbench", "version": _version()}
+        elif id(plugin) in distributions:
+            dist = distributions[id(plugin)]
+            row |= {
+                "source": "entry point",
+                "distribution": dist.metadata["Name"],
+                "version": dist.version,
+            }
+        elif name.startswith(FILE_PREFIX):
+            path = getattr(plugin, "__file__", None)
+            row |= {"source": "file", "distribution": None, "version": None, "path": path}
+        else:  # registered by code in this process (tests, embedding applications)
+            row |= {"source": "registered", "distribution": None, "version": None}
+        rows.append(row)
     return rows
+
+
+def _version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("workbench")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return None

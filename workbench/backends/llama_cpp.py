@@ -145,10 +145,10 @@ class LlamaCppModel:
     last_load_ms: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _formatter: Any = field(default=None, repr=False)
+    context_size: int = field(init=False)  # fixed at load: a plain attribute, as ChatModel says
 
-    @property
-    def context_size(self) -> int:
-        return int(self.llm.n_ctx())
+    def __post_init__(self) -> None:
+        self.context_size = int(self.llm.n_ctx())
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -157,7 +157,7 @@ class LlamaCppModel:
         tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         if len(tokens) <= max_tokens:
             return text
-        return self.llm.detokenize(tokens[: max(0, max_tokens)]).decode("utf-8", errors="ignore")
+        return str(self.llm.detokenize(tokens[: max(0, max_tokens)]).decode("utf-8", "ignore"))
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.prompt_token_ids(messages))

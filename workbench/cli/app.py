@@ -16,12 +16,19 @@ from workbench.errors import WorkbenchError
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+PLUGIN_MANAGER = "workbench.plugin_manager"  # ctx.meta key: the manager build_cli was given
+
+
 def get_workbench(ctx: typer.Context) -> Any:
-    """The Workbench for this invocation (tests inject one through ``ctx.obj``)."""
+    """The Workbench for this invocation (tests inject one through ``ctx.obj``).
+
+    It shares the plugin manager that added the plugins' commands, so plugins load (and loose
+    plugin files run) once per process.
+    """
     if ctx.obj is None:
         from workbench.workbench import Workbench
 
-        ctx.obj = Workbench()
+        ctx.obj = Workbench(plugin_manager=ctx.meta.get(PLUGIN_MANAGER))
     return ctx.obj
 
 
@@ -58,7 +65,13 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
         cls=WorkbenchGroup,
     )
-    app.callback(invoke_without_command=True)(open_ui)
+
+    def root(ctx: typer.Context) -> None:
+        ctx.meta[PLUGIN_MANAGER] = plugin_manager  # meta is shared with every subcommand
+        open_ui(ctx)
+
+    root.__doc__ = open_ui.__doc__
+    app.callback(invoke_without_command=True)(root)
     library.register(app)
     watch.register(app)
     eval_cmd.register(app)

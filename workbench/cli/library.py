@@ -216,7 +216,7 @@ def paths(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 def plugins(ctx: typer.Context, json_: JsonFlag = False) -> None:
-    """List loaded plugins and the hooks each implements."""
+    """List loaded plugins, how each was loaded and the hooks each implements."""
     from workbench.plugins import describe_plugins
 
     rows = describe_plugins(get_workbench(ctx).plugins)
@@ -224,7 +224,11 @@ def plugins(ctx: typer.Context, json_: JsonFlag = False) -> None:
         print_json({"plugins": rows})
         return
     for row in rows:
-        console.print(f"[bold]{row['name']}[/]: {', '.join(row['hooks']) or '(no hooks)'}")
+        origin = row.get("path") or " ".join(filter(None, [row["distribution"], row["version"]]))
+        hooks = ", ".join(row["hooks"]) or "(no hooks)"
+        console.print(
+            f"[bold]{row['name']}[/] ({row['source']}: {origin}): {hooks}", highlight=False
+        )
 
 
 def demo(

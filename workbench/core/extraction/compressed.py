@@ -16,7 +16,7 @@ import lzma
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.extraction.documents import Extraction, ExtractionError, SkipFile
 from workbench.core.extraction.unpacking import (
@@ -27,6 +27,9 @@ from workbench.core.extraction.unpacking import (
     format_size,
 )
 
+if TYPE_CHECKING:
+    from workbench.core.protocols import Extractor
+
 OPENERS: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 TEXT_KINDS = frozenset({"text", "markdown", "rst", "code", "data", "html"})
 
@@ -35,7 +38,7 @@ TEXT_KINDS = frozenset({"text", "markdown", "rst", "code", "data", "html"})
 class CompressedExtractor:
     """``inner``'s extractor, reading the decompressed bytes of a ``suffix`` file."""
 
-    inner: Any
+    inner: Extractor
     suffix: str
     max_bytes: int
 
@@ -49,7 +52,7 @@ class CompressedExtractor:
 
     @property
     def kind(self) -> str:
-        return str(self.inner.kind)
+        return str(getattr(self.inner, "kind", ""))  # the registry wraps text kinds only
 
     def extract(self, path: Path, data: bytes) -> Extraction:
         plain = decompress(data, self.suffix, self.max_bytes)

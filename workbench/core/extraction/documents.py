@@ -1,10 +1,9 @@
-"""What extractors produce and chunkers consume."""
+"""What extractors produce and chunkers consume (``Extractor`` itself: core/protocols.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 
 @dataclass
@@ -39,21 +38,6 @@ class Extraction:
     kind: str
     blocks: list[Block]
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class Extractor(Protocol):
-    """Turns one file's bytes into an Extraction. Registered via ``register_extractors``.
-
-    An extractor may also have ``configure(settings, paths)``: the facade calls it once with
-    the user's settings and the data/cache paths before the first sync.
-    """
-
-    name: str
-    version: str
-    suffixes: frozenset[str]
-    filenames: frozenset[str]
-
-    def extract(self, path: Path, data: bytes) -> Extraction: ...
 
 
 @dataclass(frozen=True)

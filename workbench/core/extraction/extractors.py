@@ -11,10 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.core.extraction.documents import Block, Extraction, SkipFile
 from workbench.core.extraction.textdecode import decode_text
 from workbench.core.extraction.unpacking import format_size
+
+if TYPE_CHECKING:
+    from workbench.core.protocols import Extractor
 
 CODE_SUFFIXES = frozenset(
     ".py .pyi .js .mjs .cjs .ts .tsx .jsx .java .c .h .cpp .hpp .cc .cxx .hh .go .rs .rb .php "
@@ -344,7 +348,7 @@ class HtmlExtractor:
         return Extraction(self.kind, blocks, {"encoding": encoding, "title": title})
 
 
-def builtin_extractors() -> list[object]:
+def builtin_extractors() -> list[Extractor]:
     return [
         PlainTextExtractor(),
         MarkdownExtractor(),

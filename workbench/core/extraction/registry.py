@@ -3,22 +3,65 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench.core.extraction.compressed import OPENERS, TEXT_KINDS, CompressedExtractor
+from workbench.core.extraction.documents import EngineStatus
 from workbench.errors import WorkbenchError
 
 DEFAULT_MAX_BYTES = 25 * 2**20  # until configure() hands over the user's max_file_mb
 
 # Known binary formats: skipped without reading a byte. Kinds that a later extractor
-# handles (PDF, images, audio, office) are simply registered by that extractor instead.
+# handles (PDF, images, office, audio through a plugin) are simply registered by it instead.
 BINARY_SUFFIXES = frozenset(
     ".pdf .png .jpg .jpeg .gif .tif .tiff .webp .bmp .ico .heic .svgz .mp3 .wav .m4a .flac .ogg "
     ".opus .aac .mp4 .mov .avi .mkv .webm .zip .gz .tgz .bz2 .xz .7z .rar .tar .zst .exe .dll .so "
     ".dylib .bin .o .a .class .jar .whl .pyc .pyd .db .sqlite .sqlite3 .parquet .lance .arrow "
     ".npy .npz .pt .pth .onnx .gguf .safetensors .ttf .otf .woff .woff2 .iso .dmg .docx .xlsx "
     ".pptx .doc .xls .ppt .odt .epub .psd .ai .sketch .blend".split()
+)
+
+
+@dataclass(frozen=True)
+class OptionalPlugin:
+    """A first-party plugin shipped as its own distribution (under plugins/).
+
+    When it is not installed, its files are skipped with a reason that says what to install, and
+    `workbench doctor` lists its engine as missing, with the files that need it.
+    """
+
+    distribution: str
+    engine: str
+    role: str
+    suffixes: frozenset[str]
+    skipped: str  # what a person loses, e.g. "audio is not transcribed"
+
+    @property
+    def install(self) -> str:
+        return (
+            f"install {self.distribution} with its dependencies: "
+            f"`pip install ./plugins/{self.distribution}` from a Workbench checkout "
+            "(in a checkout, `uv sync` installs it)"
+        )
+
+    def reason(self) -> str:
+        return f"{self.skipped}: the {self.distribution} plugin is not installed; {self.install}"
+
+    def status(self) -> EngineStatus:
+        detail = f"the {self.distribution} plugin is not installed"
+        return EngineStatus(self.engine, self.role, False, detail, self.install, self.distribution)
+
+
+OPTIONAL_PLUGINS = (
+    OptionalPlugin(
+        "workbench-whisper",
+        "whisper",
+        "speech to text for audio files",
+        frozenset(".wav .mp3 .m4a .flac .ogg .opus".split()),
+        "audio is not transcribed",
+    ),
 )
 
 
@@ -55,12 +98,20 @@ class ExtractorRegistry:
                 configure(settings, paths)
 
     def engines(self) -> list[Any]:
-        """The optional engines the extractors depend on (OCR, speech), deduplicated by name."""
+        """The optional engines the extractors depend on (OCR, speech), deduplicated by name.
+
+        An optional plugin that is not installed shows as its engine, missing.
+        """
         found: dict[str, Any] = {}
         for extractor in self.extractors:
             for engine in getattr(extractor, "engines", lambda: [])():
                 found.setdefault(engine.name, engine)
+        for plugin in self._missing_plugins():
+            found.setdefault(plugin.engine, plugin.status())
         return list(found.values())
+
+    def _missing_plugins(self) -> list[OptionalPlugin]:
+        return [p for p in OPTIONAL_PLUGINS if not p.suffixes & self._by_suffix.keys()]
 
     def for_path(self, path: str) -> tuple[Any | None, str | None]:
         """(extractor, None), or (None, reason) when no extractor handles the file."""
@@ -72,6 +123,9 @@ class ExtractorRegistry:
             return self._by_suffix[suffix], None
         if suffix in OPENERS:
             return self._compressed(path, suffix)
+        for plugin in OPTIONAL_PLUGINS:
+            if suffix in plugin.suffixes:
+                return None, plugin.reason()
         if suffix in BINARY_SUFFIXES:
             return None, f"no extractor for {suffix} files yet"
         # Unknown suffixes are tried as plain text; binary content is refused on reading.
@@ -82,6 +136,6 @@ class ExtractorRegistry:
         inner_path = path[: -len(suffix)]
         inner, _ = self.for_path(inner_path)
         inner_suffix = Path(inner_path).suffix.lower()
-        if inner is None or inner.kind not in TEXT_KINDS:
+        if inner is None or getattr(inner, "kind", None) not in TEXT_KINDS:
             return None, f"no extractor for {inner_suffix}{suffix} files yet"
         return CompressedExtractor(inner, suffix, self._max_bytes), None

@@ -1,7 +1,9 @@
 """Audio: real speech transcribed by the shipped Whisper model, with time ranges.
 
-The recording (tests/data/budget-memo.wav, 5 s, 16 kHz mono) was made once with espeak-ng
-saying SPEECH, so the tests need no speech synthesiser.
+The Workbench in these tests is built the normal way (``Workbench(paths, settings)``), so the
+plugin is found through its ``workbench`` entry point, as a user's installation finds it. The
+recording (tests/data/budget-memo.wav, 5 s, 16 kHz mono) was made once with espeak-ng saying
+SPEECH, so the tests need no speech synthesiser.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from workbench_whisper.audio import PLUGIN
 
-from workbench.core.extraction.audio import AUDIO_EXTRA
 from workbench.core.index.search import format_locator
+from workbench.plugins import collect_objects, describe_plugins
 from workbench.workbench import Workbench
 
 SPEECH = "The budget meeting moved to Thursday afternoon. Please bring the cedar samples."
@@ -25,6 +28,14 @@ def spoken_wav(path: Path) -> Path:
     """A copy of the committed recording of SPEECH at ``path``."""
     shutil.copyfile(RECORDING, path)
     return path
+
+
+def test_the_extractor_comes_from_the_entry_point(workbench: Workbench) -> None:
+    (row,) = [row for row in describe_plugins(workbench.plugins) if row["name"] == "whisper"]
+    assert row["source"] == "entry point" and row["distribution"] == PLUGIN
+    assert row["hooks"] == ["register_extractors"]
+    extractors = collect_objects(workbench.plugins, "register_extractors")
+    assert {e.name: owner for e, owner in extractors}["audio"] == "whisper"
 
 
 def test_spoken_wav_is_found_with_its_time_range(workbench: Workbench, tmp_path: Path) -> None:
@@ -61,7 +72,7 @@ def test_damaged_and_truncated_audio_fail_with_reasons(
     assert failed == set(reasons)
 
 
-def test_without_the_audio_extra_files_are_skipped_naming_it(
+def test_without_faster_whisper_files_are_skipped_naming_the_plugin(
     make_workbench: Workbench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What Python does when a package is absent: find_spec answers None for it.
@@ -73,7 +84,9 @@ def test_without_the_audio_extra_files_are_skipped_naming_it(
     workbench.add_folder(folder)
     report = workbench.ingest().as_json()
     assert report["files"]["skipped"] == 1
-    assert AUDIO_EXTRA in report["problems"][0]["reason"]
+    reason = report["problems"][0]["reason"]
+    assert reason.startswith("audio is not transcribed: faster-whisper is not installed")
+    assert f"pip install ./plugins/{PLUGIN}" in reason
     whisper = next(e for e in workbench.doctor()["engines"] if e["name"] == "whisper")
     assert not whisper["available"] and whisper["affected"] == [str(folder / "call.wav")]
     record = workbench.store.file_records()[str(folder / "call.wav")]

