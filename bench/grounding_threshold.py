@@ -76,7 +76,7 @@ UNANSWERABLE = [
 
 def relevance_check(workbench) -> dict:
     def best(question: str) -> float:
-        return retrieve(workbench.store, workbench.embedder, question, k=6).best
+        return retrieve(workbench.library.store, workbench.embedder, question, k=6).best
 
     answerable = [best(q) for q in ANSWERABLE]
     unanswerable = [best(q) for q in UNANSWERABLE]
@@ -93,7 +93,7 @@ def relevance_check(workbench) -> dict:
 def features(workbench, rows):
     scored = []
     for row in rows:
-        retrieval = retrieve(workbench.store, workbench.embedder, row["question"], k=6)
+        retrieval = retrieve(workbench.library.store, workbench.embedder, row["question"], k=6)
         sources = choose_sources(retrieval.sources, workbench.settings.min_relevance)
         text = grounding.strip_citations(row["sentence"])
         question_words = set(content_words(row["question"]))

@@ -41,7 +41,7 @@ def main() -> None:
             report = workbench.ingest()
             ingest_seconds = time.perf_counter() - started
             chunks = report.embedded
-            texts = workbench.store.chunks.to_arrow().column("text").to_pylist()
+            texts = workbench.library.store.chunks.to_arrow().column("text").to_pylist()
             started = time.perf_counter()
             embedder.embed(texts, batch_size=workbench.settings.embed_batch_size)
             raw_seconds = time.perf_counter() - started

@@ -111,7 +111,7 @@ def ask_end_to_end(workbench: Any, rounds: int) -> dict[str, Any]:
     ]
     workbench.ask(questions[0])  # warm: model loaded, caches filled
     records = [workbench.ask(q) for _ in range(rounds) for q in questions]
-    timings = [r["timings"] for r in records]
+    timings = [r.as_json()["timings"] for r in records]
 
     def median(name: str) -> float:
         return round(statistics.median(t[name] for t in timings), 1)
@@ -123,7 +123,7 @@ def ask_end_to_end(workbench: Any, rounds: int) -> dict[str, Any]:
         "first_token_ms": median("first_token_ms"),
         "decode_tps": median("tokens_per_second"),
         "check_ms": median("check_ms"),
-        "prompt_tokens": statistics.median(r["usage"]["prompt_tokens"] for r in records),
+        "prompt_tokens": statistics.median(r.usage.prompt_tokens for r in records),
     }
 
 

@@ -81,32 +81,33 @@ def test_answer_cites_the_right_file(asker: Any) -> None:
         on_token=pieces.append,
         on_progress=lambda progress: phases.append(progress.phase),
     )
-    assert set(record) >= CONTRACT
-    assert record["declined"] is False
-    assert [Path(c["path"]).name for c in record["citations"]] == ["account-help.md"]
-    citation = record["citations"][0]
-    assert set(citation) == {"n", "path", "locator", "text"}
-    assert citation["locator"]["heading"] == "Account help > Resetting your password"
-    assert f"[{citation['n']}]" in record["answer"] and "30 minutes" in record["answer"]
-    assert 0.0 < record["groundedness"] <= 1.0
+    assert set(record.as_json()) >= CONTRACT
+    assert record.declined is False
+    assert [Path(c.path).name for c in record.citations] == ["account-help.md"]
+    citation = record.citations[0]
+    assert set(citation.as_json()) == {"n", "path", "locator", "text"}
+    assert citation.locator["heading"] == "Account help > Resetting your password"
+    assert f"[{citation.n}]" in record.answer and "30 minutes" in record.answer
+    assert 0.0 < record.groundedness <= 1.0
     assert len(pieces) > 3  # streamed token by token
     assert phases == ["retrieve", "load", "generate", "check"]
-    assert record["model"] == BUNDLED_NAME and record["backend"] == "llama-cpp"
-    usage, timings = record["usage"], record["timings"]
-    assert usage["prompt_tokens"] > 20 and 0 < usage["completion_tokens"] <= 48
-    for name in ("retrieve_ms", "prompt_ms", "first_token_ms", "generate_ms"):
-        assert timings[name] >= 0
-    assert timings["first_token_ms"] >= timings["retrieve_ms"] + timings["prompt_ms"]
-    assert timings["tokens_per_second"] > 0
+    assert record.model == BUNDLED_NAME and record.backend == "llama-cpp"
+    usage, timings = record.usage, record.timings
+    assert usage.prompt_tokens > 20 and 0 < usage.completion_tokens <= 48
+    for value in (timings.retrieve_ms, timings.prompt_ms, timings.first_token_ms):
+        assert value >= 0
+    assert timings.generate_ms >= 0
+    assert timings.first_token_ms >= timings.retrieve_ms + timings.prompt_ms
+    assert timings.tokens_per_second > 0
 
 
 def test_question_the_library_cannot_answer_is_declined(asker: Any) -> None:
     loads = cache_stats()["loads"]
     record = asker.ask("Who won the football World Cup in 2018?")
-    assert record["declined"] is True
-    assert record["citations"] == [] and record["unsupported"] == []
-    assert "could not find" in record["answer"]
-    assert record["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}  # model not asked
+    assert record.declined is True
+    assert record.citations == [] and record.unsupported == []
+    assert "could not find" in record.answer
+    assert record.as_json()["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}  # not asked
     assert cache_stats()["loads"] == loads
 
 
@@ -115,27 +116,29 @@ def test_second_question_reuses_the_loaded_model(asker: Any) -> None:
     loads = cache_stats()["loads"]
     record = asker.ask("When should I prune roses?")
     assert cache_stats()["loads"] == loads  # not reloaded
-    assert record["timings"]["load_ms"] < 50
+    assert record.timings.load_ms < 50
     assert asker.chat_model() is first
-    assert [Path(c["path"]).name for c in record["citations"]] == ["garden.md"]
+    assert [Path(c.path).name for c in record.citations] == ["garden.md"]
 
 
 def test_answer_log_records_everything(asker: Any) -> None:
     record = asker.ask("What time does the train to Lisbon leave?")
-    logged = asker.answer(record["id"])
-    assert logged == json.loads(json.dumps(record))
-    assert logged["question"] == "What time does the train to Lisbon leave?"
-    assert logged["model_sha256"] == file_sha256(bundled_model_path())
-    assert logged["model_path"] == str(bundled_model_path())
-    assert logged["index_version"] == asker.store.version()
-    params = logged["params"]
+    logged = asker.answer(record.id)
+    assert logged.as_json() == json.loads(json.dumps(record.as_json()))
+    assert logged == record  # one round trip through the log's JSON loses nothing
+    assert logged.question == "What time does the train to Lisbon leave?"
+    assert logged.model_sha256 == file_sha256(bundled_model_path())
+    assert logged.model_path == str(bundled_model_path())
+    assert logged.index_version == asker.library.store.version()
+    params = logged.params
     assert params["temperature"] == 0.0 and params["max_tokens"] == 48 and params["k"] == 6
     assert params["runtime"]["name"] == "llama-cpp"
-    assert logged["messages"][1]["content"].startswith("Sources:\n[1]")
-    assert asker.answer(record["id"][:10])["id"] == record["id"]  # a unique prefix works
+    assert logged.messages[1]["content"].startswith("Sources:\n[1]")
+    assert asker.answer(record.id[:10]).id == record.id  # a unique prefix works
     listed = asker.answers()
-    assert listed[0]["id"] == record["id"]  # newest first
-    assert {r["question"] for r in listed} >= {"Who won the football World Cup in 2018?"}
+    assert listed[0].id == record.id  # newest first
+    assert abs((listed[0].created - record.created).total_seconds()) < 0.001
+    assert {r.question for r in listed} >= {"Who won the football World Cup in 2018?"}
 
 
 def test_cli_ask_and_answers_json_contract(asker: Any) -> None:
@@ -183,10 +186,10 @@ def test_sources_are_packed_into_a_small_window(
     workbench.add_folder(long_file.parent)
     workbench.ingest()
     record = workbench.ask("How do I flush the pump?", k=8)
-    assert not record["declined"]
-    assert record["usage"]["prompt_tokens"] + 32 <= 512
-    offered = record["messages"][1]["content"]
-    assert "[1]" in offered and len(record["sources"]) < 8  # not every source fitted
+    assert not record.declined
+    assert record.usage.prompt_tokens + 32 <= 512
+    offered = record.messages[1]["content"]
+    assert "[1]" in offered and len(record.sources) < 8  # not every source fitted
 
 
 RESET = "How long is the password reset link valid?"

@@ -25,7 +25,7 @@ def random_words(size: int) -> bytes:
 def reasons(workbench: Workbench) -> dict[str, tuple[str, str]]:
     return {
         Path(row["path"]).name: (row["status"], row["reason"])
-        for row in workbench.status()["failed"]
+        for row in workbench.status().as_json()["failed"]
     }
 
 
@@ -90,4 +90,4 @@ def test_broken_archives_and_bombs_are_reported(make_workbench: Any, tmp_path: P
         in (found["big.txt.xz"][1])
     )
     assert found["blob.gz"][0] == "skipped" and "binary" in found["blob.gz"][1]
-    assert workbench.status()["files"] == 0
+    assert workbench.status().as_json()["files"] == 0

@@ -52,9 +52,9 @@ def make_library(root: Path, files: int = 300) -> None:
 def snapshot(home: Path, embedder: Any) -> dict[str, Any]:
     workbench = Workbench(resolve_paths(home))
     workbench.__dict__["embedder"] = embedder
-    chunks = workbench.store.chunks.to_arrow()
+    chunks = workbench.library.store.chunks.to_arrow()
     ids = chunks.column("id").to_pylist()
-    records = workbench.store.file_records()
+    records = workbench.library.store.file_records()
     return {
         "files": sorted((Path(p).name, r.status, r.chunks) for p, r in records.items()),
         "chunks": len(ids),

@@ -19,7 +19,7 @@ from workbench.core.extraction.documents import Block
 from workbench.core.extraction.ocr import NO_OCR_ENGINE, Ocr
 from workbench.core.index.chunking import chunk_blocks
 from workbench.core.index.coverage import page_ranges
-from workbench.core.index.search import format_locator
+from workbench.presentation import format_locator
 from workbench.workbench import Workbench
 
 runner = CliRunner()
@@ -146,7 +146,7 @@ def test_interrupted_ocr_sync_keeps_finished_files(workbench: Workbench, tmp_pat
     for number, topic in enumerate(["lichen", "otters", "granite", "saffron"]):
         scanned_pdf(folder / f"scan{number}.pdf", [[f"This scanned page is about {topic}."]])
     workbench.add_folder(folder)
-    workbench.syncer.flush_seconds = 0  # commit after every file, as a long OCR run does
+    workbench.library.syncer.flush_seconds = 0  # commit after every file, as a long OCR run does
 
     def ctrl_c_before_the_third_file(progress: Any) -> None:
         if progress.phase == "index" and progress.done == 2:
@@ -154,7 +154,9 @@ def test_interrupted_ocr_sync_keeps_finished_files(workbench: Workbench, tmp_pat
 
     with pytest.raises(KeyboardInterrupt):
         workbench.ingest(on_progress=ctrl_c_before_the_third_file)
-    finished = {p for p, r in workbench.store.file_records().items() if r.status == "indexed"}
+    finished = {
+        p for p, r in workbench.library.store.file_records().items() if r.status == "indexed"
+    }
     assert finished == {str(folder / "scan0.pdf"), str(folder / "scan1.pdf")}
 
     resumed = workbench.ingest().as_json()

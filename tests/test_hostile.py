@@ -289,7 +289,7 @@ def test_ingest_of_a_folder_of_bombs_stays_under_1_gb(
     assert "Traceback" not in ingest.stderr
     assert ingest.peak_rss < GB, f"peak RSS {ingest.peak_rss / MB:.0f} MB"
     workbench = make_workbench()
-    reasons = {Path(row["path"]).name: row for row in workbench.status()["failed"]}
+    reasons = {Path(row["path"]).name: row for row in workbench.status().as_json()["failed"]}
     for name, says in expected.items():
         assert says(reasons[name]["reason"]), (name, reasons[name])
     assert reasons["dump.json"]["status"] == "skipped"

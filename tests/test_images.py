@@ -11,7 +11,7 @@ import pytest
 from filemakers import photo_jpeg, word_png, words_image
 from PIL import Image
 
-from workbench.core.index.search import format_locator
+from workbench.presentation import format_locator
 from workbench.workbench import Workbench
 
 needs_tesseract = pytest.mark.skipif(
@@ -33,7 +33,7 @@ def test_png_is_found_by_the_words_in_it(workbench: Workbench, tmp_path: Path) -
     width, height = Image.open(png).size
     assert 0 <= left < right <= width and 0 <= top < bottom <= height
     assert format_locator(hit.locator).startswith("region ")
-    record = workbench.store.file_records()[str(png)]
+    record = workbench.library.store.file_records()[str(png)]
     details = json.loads(record.meta)
     assert (details["width"], details["height"]) == (width, height)
     thumbnail = Path(details["thumbnail"])
@@ -52,10 +52,10 @@ def test_photo_exif_is_searchable_and_wordless_photo_is_reported(
     hit = workbench.search("Canon EOS 80D", k=1, mode="text")[0]
     assert hit.path == str(jpeg) and hit.locator == {"heading": "Image details"}
     assert "taken 2023-05-01 14:22:10" in hit.text and "GPS 48.85823, 2.29453" in hit.text
-    details = json.loads(workbench.store.file_records()[str(jpeg)].meta)
+    details = json.loads(workbench.library.store.file_records()[str(jpeg)].meta)
     assert details["camera"] == "Canon EOS 80D" and details["gps"] == [48.858233, 2.294533]
     assert details["text_chars"] == 0
-    no_text = workbench.doctor()["no_text"]
+    no_text = workbench.doctor().as_json()["no_text"]
     assert [row["path"] for row in no_text] == [str(jpeg)]
 
 
@@ -76,7 +76,7 @@ def test_multipage_tiff_pages_are_located(workbench: Workbench, tmp_path: Path) 
 
 def test_extractor_settings_come_from_config(make_workbench: Any, workbench_home: Path) -> None:
     workbench = make_workbench(ocr_language="eng+zzz", ocr_max_pages=7)
-    doctor = workbench.doctor()
+    doctor = workbench.doctor().as_json()
     expected = {"ocr_engine": "auto", "ocr_language": "eng+zzz", "ocr_max_pages": 7}
     assert doctor["settings"] == expected
     # "auto" hands a language the bundled RapidOCR lacks to Tesseract, which lacks "zzz" too.
@@ -86,7 +86,7 @@ def test_extractor_settings_come_from_config(make_workbench: Any, workbench_home
 
 @needs_tesseract
 def test_missing_tesseract_language_names_its_package(make_workbench: Any) -> None:
-    doctor = make_workbench(ocr_language="eng+zzz").doctor()
+    doctor = make_workbench(ocr_language="eng+zzz").doctor().as_json()
     tesseract = next(e for e in doctor["engines"] if e["name"] == "tesseract")
     assert not tesseract["available"] and "zzz" in tesseract["detail"]
     assert "tesseract-ocr-zzz" in tesseract["install"]

@@ -100,14 +100,14 @@ def test_switching_engine_reocrs_the_files(make_workbench: Any, tmp_path: Path) 
     first: Workbench = make_workbench(ocr_engine="rapidocr")
     first.add_folder(folder)
     first.ingest()
-    before = first.store.file_records()[str(png)].extractor_version
+    before = first.library.store.file_records()[str(png)].extractor_version
     assert before.endswith("+ocr-rapidocr-1.4.4")
     assert first.search("walnut dowels receipt", k=1)[0].path == str(png)
 
     second: Workbench = make_workbench(ocr_engine="tesseract")
     report = second.ingest().as_json()
     assert report["files"]["changed"] == 1  # re-extracted, with Tesseract or (absent) none
-    after = second.store.file_records()[str(png)].extractor_version
+    after = second.library.store.file_records()[str(png)].extractor_version
     assert after != before and ("+ocr-tesseract-" in after or after.endswith("+no-ocr"))
 
 

@@ -24,7 +24,7 @@ def top(workbench: Workbench, query: str) -> Any:
 
 
 def meta(workbench: Workbench, path: Path) -> dict[str, Any]:
-    return json.loads(workbench.store.file_records()[str(path)].meta)
+    return json.loads(workbench.library.store.file_records()[str(path)].meta)
 
 
 def test_text_layer_pages_are_found_with_their_page(workbench: Workbench, tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_ocr_page_cap_leaves_later_pages_out_and_says_so(
     assert top(workbench, "beekeeping").locator == {"page": 1}
     assert not any("kites" in hit.text for hit in workbench.search("kites", k=5))
     assert meta(workbench, pdf)["ocr_capped"] == [2]
-    ocr = workbench.doctor()["ocr"]
+    ocr = workbench.doctor().as_json()["ocr"]
     assert ocr["capped_pages"] == 1
     assert ocr["documents"] == [
         {"path": str(pdf), "kind": "pdf", "ocr_pages": "1", "ocr_capped": "2"}
@@ -131,5 +131,5 @@ def test_bumping_an_extractor_version_reextracts_only_its_kind(
     again = workbench.ingest().as_json()
     assert again["files"]["changed"] == 1 and again["files"]["unchanged"] == 1
     assert again["chunks"]["embedded"] == 0  # same text: vectors come from the cache
-    record = workbench.store.file_records()[str(folder / "a.pdf")]
+    record = workbench.library.store.file_records()[str(folder / "a.pdf")]
     assert record.extractor_version.startswith("999+")

@@ -32,9 +32,9 @@ def test_source_text_cannot_open_a_chat_turn(make_workbench: Any, tmp_path: Path
     workbench.ingest()
     model = workbench.chat_model()
     answer = workbench.ask("When is the backup window?")
-    assert any("<|im_start|>system" in m["content"] for m in answer["messages"])
+    assert any("<|im_start|>system" in m["content"] for m in answer.messages)
 
-    tokens = model.prompt_token_ids(answer["messages"])
+    tokens = model.prompt_token_ids(answer.messages)
     # The template's own turns only: system, user, and the assistant turn it opens.
     assert special_count(model, tokens, "<|im_start|>") == 3
     assert special_count(model, tokens, "<|im_end|>") == 2

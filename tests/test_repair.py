@@ -84,13 +84,13 @@ def test_repair_reuses_the_vectors_it_can_still_read(make_workbench: Any, tmp_pa
     workbench.add_folder(notes)
     workbench.ingest()
     make_notes(notes, 40, start=40)  # a second fragment in the vector cache (not compacted)
-    workbench.syncer.sync(workbench.folders(), optimize=False)
+    workbench.library.syncer.sync(workbench.folders(), optimize=False)
     db_dir = workbench.paths.db_dir
     cache = sorted((db_dir / "embeddings.lance" / "data").glob("*.lance"), key=os.path.getmtime)
     os.truncate(cache[-1], 1000)  # the second sync's vectors are gone, the first's intact
     truncate_data_files(db_dir / "files.lance")
 
-    result = workbench.repair()
+    result = workbench.repair().as_json()
     assert any(p.startswith("embeddings") for p in result["problems"])
     assert result["salvaged"]["embeddings"] == {"kept": 40, "lost": 40}
     assert result["sync"]["files"]["new"] == 80

@@ -17,16 +17,16 @@ def ingest(workbench: Workbench, path: Path | None = None, **kwargs: Any) -> dic
 
 
 def paths_in_index(workbench: Workbench) -> set[str]:
-    table = workbench.store.chunks.to_arrow()
+    table = workbench.library.store.chunks.to_arrow()
     return set(table.column("path").to_pylist())
 
 
 def assert_consistent(workbench: Workbench) -> None:
     """No duplicate chunk ids, no orphan chunks, file rows agree with chunk rows."""
-    chunks = workbench.store.chunks.to_arrow()
+    chunks = workbench.library.store.chunks.to_arrow()
     ids = chunks.column("id").to_pylist()
     assert len(ids) == len(set(ids)), "duplicate chunks"
-    records = workbench.store.file_records()
+    records = workbench.library.store.file_records()
     indexed = {p: r for p, r in records.items() if r.status == "indexed"}
     per_path: dict[str, int] = {}
     for path in chunks.column("path").to_pylist():
@@ -55,7 +55,7 @@ def test_touch_without_change_embeds_nothing(workbench: Workbench, library: Path
     report = ingest(workbench)
     assert report["files"]["unchanged"] == 3
     assert report["chunks"]["embedded"] == 0
-    assert workbench.store.file_records()[str(target)].mtime_ns == 1_000_000_000
+    assert workbench.library.store.file_records()[str(target)].mtime_ns == 1_000_000_000
 
 
 def test_edited_paragraph_reembeds_only_its_chunk(workbench: Workbench, tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_bad_inputs_are_recorded_and_sync_goes_on(make_workbench: Any, tmp_path:
     workbench.add_folder(folder)
     report = ingest(workbench)
     assert report["files"]["new"] == 1
-    status = workbench.status()
+    status = workbench.status().as_json()
     reasons = {Path(row["path"]).name: (row["status"], row["reason"]) for row in status["failed"]}
     assert reasons["empty.txt"] == ("skipped", "empty file (0 bytes)")
     assert "binary" in reasons["blob.dat"][1]
@@ -170,7 +170,7 @@ def test_unreadable_file_fails_with_reason(workbench: Workbench, library: Path) 
     secret.chmod(0)
     workbench.add_folder(library)
     ingest(workbench)
-    failed = {row["path"]: row for row in workbench.status()["failed"]}
+    failed = {row["path"]: row for row in workbench.status().as_json()["failed"]}
     assert failed[str(secret)]["status"] == "failed"
     assert "Permission denied" in failed[str(secret)]["reason"]
 
@@ -184,11 +184,11 @@ def test_link_to_a_sibling_folder_indexes_files_once_under_their_own_path(
     (folder / "a-link").symlink_to(folder / "real")  # sorts first, walked second
     workbench.add_folder(folder)
     ingest(workbench)
-    assert sorted(workbench.store.file_records()) == [
+    assert sorted(workbench.library.store.file_records()) == [
         str(folder / "a-link"),
         str(folder / "real" / "note.txt"),
     ]
-    reason = workbench.status()["failed"][0]["reason"]
+    reason = workbench.status().as_json()["failed"][0]["reason"]
     assert (
         reason == f"symbolic link to {folder / 'real'}, a folder already indexed under its own path"
     )
@@ -205,7 +205,7 @@ def test_file_vanishing_mid_sync_is_not_indexed(workbench: Workbench, library: P
     garden = library / "notes" / "garden.md"
     report = ingest(workbench, on_progress=on_progress)
     assert report["files"]["new"] == 2
-    assert str(victim) not in workbench.store.file_records()
+    assert str(victim) not in workbench.library.store.file_records()
     assert_consistent(workbench)
 
 
@@ -217,7 +217,7 @@ def test_ingest_one_path_leaves_the_rest(workbench: Workbench, library: Path) ->
     report = ingest(workbench, library / "code")
     assert report["files"]["changed"] == 1
     assert report["files"]["deleted"] == 0  # notes/ was out of scope
-    assert str(library / "notes" / "travel.txt") in workbench.store.file_records()
+    assert str(library / "notes" / "travel.txt") in workbench.library.store.file_records()
 
 
 def test_interrupted_sync_keeps_finished_files(workbench: Workbench, library: Path) -> None:
@@ -243,14 +243,16 @@ def test_leftovers_of_a_crash_are_purged(workbench: Workbench, library: Path) ->
     """Chunks written without their files row (a crash in between) never survive a sync."""
     workbench.add_folder(library)
     ingest(workbench)
-    clean_chunks = workbench.store.chunk_count()
-    rows = workbench.store.chunk_rows(str(library / "notes" / "garden.md"))
+    clean_chunks = workbench.library.store.chunk_count()
+    rows = workbench.library.store.chunk_rows(str(library / "notes" / "garden.md"))
     ghost = [dict(row, path=str(library / "ghost.md"), id="ghost" + row["id"]) for row in rows]
-    workbench.store.add_chunks(rows + ghost)  # duplicates of a live file, and an orphan file
+    workbench.library.store.add_chunks(
+        rows + ghost
+    )  # duplicates of a live file, and an orphan file
     report = ingest(workbench)
     assert report["files"]["unchanged"] + report["files"]["new"] == 3
     assert report["chunks"]["embedded"] == 0
-    assert workbench.store.chunk_count() == clean_chunks
+    assert workbench.library.store.chunk_count() == clean_chunks
     assert_consistent(workbench)
 
 
@@ -260,7 +262,7 @@ def test_second_writer_gets_a_clear_error(workbench: Workbench, library: Path) -
     workbench.add_folder(library)
     other = Workbench(workbench.paths, workbench.settings)
     other.__dict__["embedder"] = workbench.embedder
-    with workbench.store.writing(), pytest.raises(StoreLockedError, match="being written"):
+    with workbench.library.store.writing(), pytest.raises(StoreLockedError, match="being written"):
         other.ingest(lock_timeout=0)
 
 
@@ -274,7 +276,7 @@ def test_add_remove_folder(workbench: Workbench, library: Path, tmp_path: Path) 
         workbench.add_folder(tmp_path / "nope")
     ingest(workbench)
     assert workbench.remove_folder(library) == 3
-    assert workbench.store.chunk_count() == 0
+    assert workbench.library.store.chunk_count() == 0
     assert workbench.folders() == []
 
 
@@ -289,7 +291,10 @@ def test_extractor_version_bump_reextracts_only_that_kind(
     assert report["files"]["changed"] == 1  # only the code file is re-extracted
     assert report["files"]["unchanged"] == 2
     assert report["chunks"]["embedded"] == 0  # same chunk texts: vectors come from the cache
-    assert workbench.store.file_records()[str(library / "code" / "fib.py")].extractor_version == "2"
+    assert (
+        workbench.library.store.file_records()[str(library / "code" / "fib.py")].extractor_version
+        == "2"
+    )
 
 
 def test_library_from_an_older_version_gains_new_columns(tmp_path: Path, embedder: Any) -> None:
@@ -310,13 +315,13 @@ def test_earlier_index_versions_stay_readable(workbench: Workbench, library: Pat
     """An answer logs the index version it used; that version survives later syncs."""
     workbench.add_folder(library)
     ingest(workbench)
-    version = workbench.store.version()
-    before = workbench.store.chunk_count()
+    version = workbench.library.store.version()
+    before = workbench.library.store.chunk_count()
     (library / "notes" / "travel.txt").unlink()
     (library / "new.md").write_text("# New\n\nAdded after the version was logged.\n")
     ingest(workbench)  # deletes, adds and compacts (optimize)
-    assert workbench.store.version() > version
-    old = workbench.store.db.open_table("chunks")
+    assert workbench.library.store.version() > version
+    old = workbench.library.store.db.open_table("chunks")
     old.checkout(version)
     assert old.count_rows() == before
     paths = set(old.to_arrow().column("path").to_pylist())
@@ -341,7 +346,7 @@ def test_two_threads_of_one_process_do_not_write_at_once(
         except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
             outcome.append(exc)
 
-    with workbench.store.writing():
+    with workbench.library.store.writing():
         thread = threading.Thread(target=second_writer)
         thread.start()
         thread.join()

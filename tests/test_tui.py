@@ -224,11 +224,11 @@ async def test_ask_streams_a_cited_answer_and_keeps_history(
         await pilot.press(*"How long does the password reset link stay valid?", "enter")
         await until(pilot, lambda: screen.record is not None, "the answer", timeout=180)
         record = screen.record
-        assert record is not None and not record["declined"]
-        assert any(c["path"].endswith("account-help.md") for c in record["citations"])
+        assert record is not None and not record.declined
+        assert any(c.path.endswith("account-help.md") for c in record.citations)
         assert "Groundedness" in static_text(app, "#grounding")
         # The checked markers show in the answer, also where Workbench chose them for the model.
-        cited = sorted(set(re.findall(r"\[\d+\]", record["answer"])))
+        cited = sorted(set(re.findall(r"\[\d+\]", record.answer)))
         assert cited and all(marker in static_text(app, "#answer") for marker in cited)
         sources = table_rows(app, "#sources")
         assert sources and sources[0][0].startswith("[")
@@ -248,7 +248,7 @@ async def test_ask_declines_what_the_library_cannot_answer(
         screen = app.screen
         await pilot.press(*"Who won the 1998 football world cup final?", "enter")
         await until(pilot, lambda: screen.record is not None, "the reply", timeout=180)
-        assert screen.record["declined"] is True
+        assert screen.record.declined is True
         assert "Declined" in static_text(app, "#grounding")
 
 
@@ -274,7 +274,7 @@ async def test_ask_uses_the_default_model_until_the_picker_has_one(
             timeout=180,
         )
         assert not [n.message for n in app._notifications if n.severity == "error"]
-        assert screen.record is not None and screen.record["model"] == workbench.model().name
+        assert screen.record is not None and screen.record.model == workbench.model().name
 
 
 async def test_a_failed_ask_says_why_in_the_answer_pane(workbench: Workbench) -> None:

@@ -44,7 +44,9 @@ def test_links_out_of_the_library_are_not_followed(
     workbench.add_folder(notes)
     report = ingest(workbench)
 
-    indexed = {p for p, r in workbench.store.file_records().items() if r.status == "indexed"}
+    indexed = {
+        p for p, r in workbench.library.store.file_records().items() if r.status == "indexed"
+    }
     assert indexed == {str(notes / "inner" / "plan.txt"), str(notes / "inner-link")}
     assert not workbench.search("marmalade kiln password", path_glob="*shadow")
     assert all("marmalade" not in hit.text for hit in workbench.search("root password"))
@@ -87,7 +89,9 @@ def test_a_link_to_another_added_folder_is_followed(workbench: Workbench, tmp_pa
     workbench.add_folder(first)
     workbench.add_folder(second)
     ingest(workbench)
-    indexed = {p for p, r in workbench.store.file_records().items() if r.status == "indexed"}
+    indexed = {
+        p for p, r in workbench.library.store.file_records().items() if r.status == "indexed"
+    }
     assert str(first / "to-second" / "recipe.txt") in indexed
 
 

@@ -99,7 +99,7 @@ def watched(workbench: Workbench, library: Path) -> Iterator[Running]:
 
 
 def indexed_paths(workbench: Workbench) -> set[str]:
-    return {p for p, r in workbench.store.file_records().items() if r.status == "indexed"}
+    return {p for p, r in workbench.library.store.file_records().items() if r.status == "indexed"}
 
 
 def test_startup_reconciles_then_create_and_modify(watched: Running, library: Path) -> None:
@@ -122,7 +122,7 @@ def test_atomic_save_is_one_change(watched: Running, library: Path) -> None:
     os.replace(temporary, target)
     watched.wait_for(target, "changed")
     workbench = watched.workbench
-    assert str(temporary) not in workbench.store.file_records()
+    assert str(temporary) not in workbench.library.store.file_records()
     assert workbench.search("train to Porto", k=1)[0].path == str(target)
     assert not any(watched.saw(temporary, action) for action in ("new", "failed", "skipped"))
 
@@ -220,7 +220,7 @@ def test_burst_of_2000_files_is_batched_and_searchable_meanwhile(
         assert time.monotonic() < deadline, "burst not indexed in time"
         watched.workbench.search("inventory bay", k=3)  # reads work while the watcher writes
         searches += 1
-    records = watched.workbench.store.file_records()
+    records = watched.workbench.library.store.file_records()
     assert sum(p.startswith(str(library / "burst")) for p in records) == 2000
     burst_batches = [b for b in watched.batches()[1:] if b["files"]["new"]]
     assert len(burst_batches) <= 10
@@ -309,7 +309,7 @@ def test_syncer_keeps_the_index_of_a_missing_folder(workbench: Workbench, tmp_pa
     workbench.add_folder(drive)
     workbench.ingest()
     shutil.rmtree(drive)
-    report = workbench.syncer.sync(workbench.folders())
+    report = workbench.library.syncer.sync(workbench.folders())
     assert report.deleted == 0
     assert indexed_paths(workbench) == set(notes)
 
@@ -557,7 +557,7 @@ def test_index_compaction_waits_for_idle_time(workbench: Workbench, library: Pat
         note = library / "idle.md"
         note.write_text("# Idle\n\nIndexed now, compacted when the folder is quiet.\n")
         running.wait_for(note, "new")
-        chunks = workbench.store.chunks
+        chunks = workbench.library.store.chunks
         assert chunks.index_stats("text_idx").num_unindexed_rows > 0  # searchable already
         assert workbench.search("compacted quiet", k=1, mode="text")[0].path == str(note)
         running.wait_until(lambda: "optimized" in running.kinds(), "idle optimize")

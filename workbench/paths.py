@@ -76,3 +76,16 @@ def resolve_paths(home: str | os.PathLike[str] | None = None) -> Paths:
         data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
         cache_dir=Path(platformdirs.user_cache_dir(APP_NAME)),
     )
+
+
+def demo_library() -> Path:
+    """The bundled demo library (in the wheel, or in the source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "assets" / "demo", here.parent / "assets" / "demo"):
+        if candidate.is_dir():
+            return candidate
+    from workbench.errors import WorkbenchError
+
+    raise WorkbenchError(
+        "The bundled demo library is missing. Reinstall Workbench.", "Demo missing"
+    )

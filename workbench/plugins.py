@@ -16,7 +16,7 @@ from workbench import hookspecs
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.core.protocols import Tool
+    from workbench.core.protocols import Embedder, Tool
 
 ENTRY_POINT_GROUP = "workbench"
 BUILTINS = "workbench.builtins"
@@ -97,6 +97,19 @@ def collect_named(
 
         impl.function(register=register)
     return collected
+
+
+def create_embedder(manager: pluggy.PluginManager, name: str) -> Embedder:
+    """The embedder registered as ``name`` (``embedder`` in config.toml), created now."""
+    embedders = collect_named(manager, "register_embedders")
+    if name not in embedders:
+        raise WorkbenchError(
+            f"No embedder named '{name}'. Installed: {', '.join(sorted(embedders))}. "
+            "Set `embedder` in config.toml to one of them.",
+            title="Unknown embedder",
+        )
+    embedder: Embedder = embedders[name][0]()
+    return embedder
 
 
 def collect_objects(manager: pluggy.PluginManager, hook_name: str) -> list[tuple[Any, str]]:

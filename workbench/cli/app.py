@@ -1,35 +1,22 @@
-"""`workbench` command line: library, search and evaluation commands over the facade."""
+"""`workbench` command line: library, search and evaluation commands over the facade.
+
+This module builds the app from the command modules; they import ``common`` and ``output``,
+never this module, so the imports run one way.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import click
 import typer
 
-from workbench.cli.output import console, err_console, print_error, print_json, report_unexpected
+from workbench.cli import ask, doctor, eval_cmd, library, models, watch
+from workbench.cli.common import PLUGIN_MANAGER, get_workbench, launch_ui
+from workbench.cli.output import err_console, print_error, report_unexpected
 from workbench.errors import WorkbenchError
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-PLUGIN_MANAGER = "workbench.plugin_manager"  # ctx.meta key: the manager build_cli was given
-
-
-def get_workbench(ctx: typer.Context) -> Any:
-    """The Workbench for this invocation (tests inject one through ``ctx.obj``).
-
-    It shares the plugin manager that added the plugins' commands, so plugins load (and loose
-    plugin files run) once per process.
-    """
-    if ctx.obj is None:
-        from workbench.workbench import Workbench
-
-        ctx.obj = Workbench(plugin_manager=ctx.meta.get(PLUGIN_MANAGER))
-    return ctx.obj
 
 
 class WorkbenchGroup(typer.core.TyperGroup):
@@ -55,8 +42,6 @@ class WorkbenchGroup(typer.core.TyperGroup):
 
 def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     """The Typer app; plugins add commands through ``register_commands``."""
-    from workbench.cli import ask, doctor, eval_cmd, library, models, watch
-
     app = typer.Typer(
         name="workbench",
         help="Workbench: index your folders, search them, ask them. Local-first.",
@@ -92,28 +77,14 @@ def open_ui(ctx: typer.Context) -> None:
         launch_ui(get_workbench(ctx))
 
 
-def launch_ui(workbench: Any) -> None:
-    """Run the terminal UI over ``workbench`` (needs a terminal)."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise WorkbenchError(
-            "The terminal UI needs an interactive terminal. Run a command instead, e.g. "
-            "`workbench search QUERY` (see `workbench --help`).",
-            title="No terminal",
-        )
-    from workbench.tui.app import make_app
-
-    make_app(workbench).run()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn expected failures into a message, not a traceback."""
     plugin_manager = None
     try:
         if not _is_help(argv if argv is not None else sys.argv[1:]):
-            from workbench.paths import resolve_paths
-            from workbench.plugins import build_plugin_manager
+            from workbench.workbench import load_plugins
 
-            plugin_manager = build_plugin_manager(resolve_paths().plugins_dir)
+            plugin_manager = load_plugins()
         app = build_cli(plugin_manager)
         app(args=argv, prog_name="workbench", standalone_mode=True)
     except WorkbenchError as exc:
@@ -128,6 +99,3 @@ def main(argv: list[str] | None = None) -> None:
 
 def _is_help(args: list[str]) -> bool:
     return bool(args) and args[0] in {"--help", "-h"}
-
-
-__all__ = ["build_cli", "console", "err_console", "get_workbench", "main", "print_json", "Path"]

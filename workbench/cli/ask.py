@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, print_json
+from workbench.presentation import answer_pieces, format_locator, timing_line
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from workbench.core.answering.rag import AskProgress
+    from workbench.core.answering.records import AnswerRecord
+    from workbench.workbench import Workbench
 
 
 def register(app: typer.Typer) -> None:
@@ -32,12 +40,14 @@ def ask(
     else:
         record = _ask_streaming(workbench, question, k, model)
     if json_:
-        print_json(record)
+        print_json(record.as_json())
         return
     print_answer(record)
 
 
-def _ask_streaming(workbench: Any, question: str, k: int | None, model: str | None) -> Any:
+def _ask_streaming(
+    workbench: Workbench, question: str, k: int | None, model: str | None
+) -> AnswerRecord:
     """Stream tokens into a live region, then replace it with the checked answer."""
     from rich.console import Console
     from rich.live import Live
@@ -54,7 +64,7 @@ def _ask_streaming(workbench: Any, question: str, k: int | None, model: str | No
         vertical_overflow="visible",
     ) as live:
 
-        def on_progress(progress: Any) -> None:
+        def on_progress(progress: AskProgress) -> None:
             if status.get(progress.phase):
                 live.update(Text(status[progress.phase], style="dim"))
 
@@ -65,78 +75,50 @@ def _ask_streaming(workbench: Any, question: str, k: int | None, model: str | No
         return workbench.ask(question, k=k, model=model, on_token=on_token, on_progress=on_progress)
 
 
-def print_answer(record: dict[str, Any]) -> None:
+def print_answer(record: AnswerRecord) -> None:
     """The checked answer, what is not supported, the sources, and where the time went."""
-    from workbench.core.index.search import format_locator
-
-    console.print(_answer_text(record))
-    if record["declined"]:
-        console.print(
-            f"[dim]Best match relevance {record['best_relevance']:.2f}, below "
-            f"min_relevance {record['params']['min_relevance']:.2f}: the model was not asked.[/]"
-        )
-        console.print(f"[dim]answer {record['id']}[/]")
-        return
-    scored = [s for s in record["sentences"] if s["supported"] is not None]
-    supported = sum(bool(s["supported"]) for s in scored)
-    note = " · citations matched by Workbench (the model cited none)" * (
-        record["cited_by"] == "workbench" and bool(record["citations"])
-    )
-    console.print(
-        f"\n[bold]Groundedness {record['groundedness']:.2f}[/]: {supported} of {len(scored)} "
-        f"sentences supported by the sources{note}"
-    )
     from rich.text import Text
 
-    if record["unsupported"]:
+    console.print(_answer_text(record))
+    if record.declined:
+        console.print(
+            f"[dim]Best match relevance {record.best_relevance:.2f}, below "
+            f"min_relevance {record.params['min_relevance']:.2f}: the model was not asked.[/]"
+        )
+        console.print(f"[dim]answer {record.id}[/]")
+        return
+    scored = [s for s in record.sentences if s.supported is not None]
+    supported = sum(bool(s.supported) for s in scored)
+    note = " · citations matched by Workbench (the model cited none)" * (
+        record.cited_by == "workbench" and bool(record.citations)
+    )
+    console.print(
+        f"\n[bold]Groundedness {record.groundedness:.2f}[/]: {supported} of {len(scored)} "
+        f"sentences supported by the sources{note}"
+    )
+    if record.unsupported:
         console.print("[yellow]Not supported by the sources:[/]")
-        for sentence in record["unsupported"]:
+        for sentence in record.unsupported:
             console.print(Text.assemble("  ", ("!", "bold yellow"), " ", sentence))
-    if record["citations"]:
+    if record.citations:
         console.print("Sources:")
-        for citation in record["citations"]:
-            where = format_locator(citation["locator"])
-            line = Text.assemble(
-                "  ",
-                (f"[{citation['n']}]", "bold cyan"),
-                " ",
-                citation["path"],
-                " ",
-                (where, "dim"),
-            )
-            console.print(line)
-    elif record["sources"]:
+        for citation in record.citations:
+            where = format_locator(citation.locator)
+            number = (f"[{citation.n}]", "bold cyan")
+            console.print(Text.assemble("  ", number, " ", citation.path, " ", (where, "dim")))
+    elif record.sources:
         console.print("[dim]Sources given to the model (none supports the answer):[/]")
-        for source in record["sources"]:
-            where = format_locator(source["locator"])
-            console.print(Text.assemble("  ", source["path"], " ", (where, "dim")))
-    console.print(f"[dim]{_timing_line(record)}[/]")
+        for source in record.sources:
+            where = format_locator(source.locator)
+            console.print(Text.assemble("  ", source.path, " ", (where, "dim")))
+    console.print(Text(f"answer {record.id} · {timing_line(record)}", style="dim"))
 
 
-def _answer_text(record: dict[str, Any]) -> Any:
+def _answer_text(record: AnswerRecord) -> Text:
     """The answer with unsupported sentences in yellow."""
     from rich.text import Text
 
-    from workbench.core.answering.grounding import sentence_spans
-
-    answer = record["answer"]
-    spans = sentence_spans(answer)
-    if record["declined"] or len(spans) != len(record["sentences"]):
-        return Text(answer)
     text = Text()
-    last = 0
-    for (start, end), sentence in zip(spans, record["sentences"], strict=True):
-        text.append(answer[last:start])
-        text.append(answer[start:end], style="yellow" if sentence["supported"] is False else "")
-        last = end
-    text.append(answer[last:])
+    for piece in answer_pieces(record):
+        text.append(piece.text, style="yellow" if piece.unsupported else "")
     return text
-
-
-def _timing_line(record: dict[str, Any]) -> str:
-    timings, usage = record["timings"], record["usage"]
-    return (
-        f"answer {record['id']} · {record['model']} ({record['backend']}) · retrieve "
-        f"{timings['retrieve_ms']:.0f} ms · first token {timings['first_token_ms'] / 1000:.2f} s"
-        f" · {usage['completion_tokens']} tokens at {timings['tokens_per_second']:.0f} tok/s"
-    )

@@ -6,11 +6,11 @@ from typing import Any
 
 import typer
 
-from workbench.cli.app import JsonFlag, get_workbench
-from workbench.cli.output import console, print_json
+from workbench.cli.common import JsonFlag, get_workbench
+from workbench.cli.output import console, print_json, run_with_progress
+from workbench.presentation import STATUSES, coverage_rows
 
 LISTED = 20  # longer lists are cut, with a count; --json has them all
-STATUSES = ("indexed", "failed", "skipped")
 
 
 def register(app: typer.Typer) -> None:
@@ -22,39 +22,39 @@ def doctor(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Coverage report: files per kind and status, OCR pages, files without text, failures
     with reasons, and missing optional engines (OCR, speech) with the files they affect."""
     report = get_workbench(ctx).doctor()
-    damaged = report["library"]["damaged"]
     if json_:
-        print_json(report)
-        raise typer.Exit(1 if damaged else 0)
-    if damaged:
+        print_json(report.as_json())
+        raise typer.Exit(1 if report.damaged else 0)
+    if report.damaged:
         console.print("[bold red]The library index is damaged[/]: run `workbench repair` to "
                       "rebuild it from the files in your folders.")  # fmt: skip
-        for problem in report["library"]["problems"]:
+        for problem in report.problems:
             console.print(f"  {problem}", markup=False)
         raise typer.Exit(1)
-    _print_counts(report)
-    _print_ocr(report["ocr"], report["settings"])
-    _print_list("No text", report["no_text"])
-    _print_list("Failed", report["failed"])
-    skipped = [row for row in report["skipped"] if row not in report["no_text"]]
+    coverage = report.coverage
+    _print_counts(coverage)
+    _print_ocr(coverage["ocr"], report.settings)
+    _print_list("No text", coverage["no_text"])
+    _print_list("Failed", coverage["failed"])
+    skipped = [row for row in coverage["skipped"] if row not in coverage["no_text"]]
     _print_list("Skipped", skipped)
-    _print_engines(report["engines"])
+    _print_engines(coverage["engines"])
 
 
-def _print_counts(report: dict[str, Any]) -> None:
-    files = report["files"]
+def _print_counts(coverage: dict[str, Any]) -> None:
+    files = coverage["files"]
     console.print(
         f"[bold]{files['total']}[/] files: [green]{files['indexed']} indexed[/], "
         f"[red]{files['failed']} failed[/], [yellow]{files['skipped']} skipped[/]"
     )
-    if not report["by_kind"]:
+    if not coverage["by_kind"]:
         console.print("Nothing synced yet: `workbench add PATH`, then `workbench ingest`.")
         return
     from rich.table import Table
 
-    table = Table("kind", "indexed", "failed", "skipped", box=None, pad_edge=False)
-    for kind, counts in report["by_kind"].items():
-        table.add_row(kind, *(str(counts[status] or "-") for status in STATUSES))
+    table = Table("kind", *STATUSES, box=None, pad_edge=False)
+    for row in coverage_rows(coverage["by_kind"]):
+        table.add_row(*row)
     console.print(table)
 
 
@@ -106,38 +106,35 @@ def repair(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Rebuild the library index from the files in your folders (after damage, e.g. a
     truncated file). Folders, cached vectors and the answer log are kept where readable; the
     old index is moved aside, not deleted."""
-    from workbench.cli.library import run_with_progress
-
     workbench = get_workbench(ctx)
     result = run_with_progress(lambda **kw: workbench.repair(**kw), quiet=json_)
     if json_:
-        print_json(result)
+        print_json(result.as_json())
         return
-    problems = result["problems"]
+    problems = result.problems
     console.print(
         f"Checked the index: {len(problems)} damaged table(s)" if problems else
         "Checked the index: no damage found; rebuilt it anyway."
     )  # fmt: skip
     for problem in problems:
         console.print(f"  {problem}", markup=False)
-    salvaged = result["salvaged"]
+    salvaged = result.salvaged
     console.print(
         f"Kept {salvaged['folders']['kept']} folder(s), "
         f"{salvaged['embeddings']['kept']} cached vectors "
         f"({salvaged['embeddings']['lost']} unreadable, computed again), "
         f"{salvaged['answers']['kept']} logged answers ({salvaged['answers']['lost']} lost)."
     )
-    if result["sync"] is None:
+    if result.sync is None:
         console.print("No folders could be read back: add them again with `workbench add PATH`.")
     else:
-        files, chunks = result["sync"]["files"], result["sync"]["chunks"]
+        sync = result.sync
         console.print(
-            f"Rebuilt from disk: {files['new']} files indexed, {files['failed']} failed, "
-            f"{files['skipped']} skipped; {chunks['reused']} vectors reused, "
-            f"{chunks['embedded']} embedded."
+            f"Rebuilt from disk: {sync.new} files indexed, {sync.failed} failed, "
+            f"{sync.skipped} skipped; {sync.reused} vectors reused, {sync.embedded} embedded."
         )
     console.print(
-        f"The damaged index was moved to {result['damaged_copy']}; delete it once you no "
+        f"The damaged index was moved to {result.damaged_copy}; delete it once you no "
         "longer need it.",
         markup=False,
     )

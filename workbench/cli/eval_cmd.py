@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, err_console, print_json
 
 eval_app = typer.Typer(help="Measure retrieval quality on public benchmarks.", no_args_is_help=True)
@@ -28,16 +28,14 @@ def retrieval(
     json_: JsonFlag = False,
 ) -> None:
     """Index a BEIR dataset into its own store and report nDCG@10, Recall@100 and MRR@10."""
-    from workbench.core.evaluation import run_retrieval_eval
-
     workbench = get_workbench(ctx)
 
     def on_progress(message: str) -> None:
         if not json_:
             err_console.print(f"[dim]{message}[/]")
 
-    result = run_retrieval_eval(
-        workbench, dataset_dir, split=split, mode=mode, limit=limit, on_progress=on_progress
+    result = workbench.eval_retrieval(
+        dataset_dir, split=split, mode=mode, limit=limit, on_progress=on_progress
     )
     if json_:
         print_json(result)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workbench.cli.app import JsonFlag, get_workbench
-from workbench.cli.output import console, err_console, print_json
+from workbench.cli.common import JsonFlag, get_workbench, launch_ui
+from workbench.cli.output import console, print_json, run_with_progress
+from workbench.presentation import format_locator, ingest_line
+
+if TYPE_CHECKING:
+    from workbench.core.index.records import FileProblem
+    from workbench.core.index.sync import SyncReport
 
 STATUS_LIST_LIMIT = 20  # failed files and skip reasons shown before "--all lists them"
 
@@ -49,7 +53,7 @@ def folders(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """List the library's folders with their file and chunk counts."""
     rows = get_workbench(ctx).folder_summaries()
     if json_:
-        print_json({"folders": rows})
+        print_json({"folders": [row.as_json() for row in rows]})
         return
     if not rows:
         console.print("No folders yet. Add one with `workbench add PATH`.")
@@ -58,8 +62,8 @@ def folders(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
     table = Table("folder", "files", "not indexed", "chunks")
     for row in rows:
-        name = row["path"] if row["exists"] else f"{row['path']} [red](missing)[/]"
-        table.add_row(name, str(row["files"]), str(row["not_indexed"]), str(row["chunks"]))
+        name = row.path if row.exists else f"{row.path} [red](missing)[/]"
+        table.add_row(name, str(row.files), str(row.not_indexed), str(row.chunks))
     console.print(table)
 
 
@@ -79,48 +83,14 @@ def ingest(
     _print_ingest_summary(report)
 
 
-def run_with_progress(run: Callable[..., Any], quiet: bool = False) -> Any:
-    """``run(on_progress=...)`` with a sync progress bar on a terminal (none when ``quiet``)."""
-    if quiet or not err_console.is_terminal:
-        return run()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[name]}", style="dim"),
-    )
-    with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("Scanning", total=None, name="")
-
-        def on_progress(update: Any) -> None:
-            names = {"scan": "Scanning", "index": "Indexing", "finish": "Updating indexes"}
-            total = update.total or None
-            name = update.path.rsplit("/", 1)[-1][:40]
-            progress.update(
-                task, description=names[update.phase], completed=update.done, total=total, name=name
-            )
-
-        return run(on_progress=on_progress)
-
-
-def _print_ingest_summary(report: Any) -> None:
-    data = report.as_json()
-    files, chunks = data["files"], data["chunks"]
-    parts = [f"{count} {name}" for name, count in files.items() if count]
-    console.print(
-        f"Synced in {data['seconds']:.2f}s: {', '.join(parts) or 'nothing to do'}. "
-        f"Chunks: {chunks['embedded']} embedded, {chunks['reused']} reused, "
-        f"{chunks['deleted']} deleted."
-    )
+def _print_ingest_summary(report: SyncReport) -> None:
+    console.print(ingest_line(report))
     for problem in report.problems[:20]:
         console.print(f"  [yellow]{problem['status']}[/] {problem['path']}: {problem['reason']}")
     if len(report.problems) > 20:
         console.print(f"  … and {len(report.problems) - 20} more (see `workbench status`).")
-    for folder in getattr(report, "missing_folders", []):
-        console.print(f"  [red]missing folder[/] {folder}: kept its index; reconnect it and sync.")
+    for missing in report.missing_folders:
+        console.print(f"  [red]missing folder[/] {missing}: kept its index; reconnect it and sync.")
     if report.interrupted:
         console.print(
             "[yellow]Interrupted[/]: finished files are saved; run ingest again to go on."
@@ -135,42 +105,42 @@ def status(
     json_: JsonFlag = False,
 ) -> None:
     """Show what the index holds and which files are not indexed, and why."""
-    data = get_workbench(ctx).status()
+    status = get_workbench(ctx).status()
     if json_:
-        print_json(data)
+        print_json(status.as_json())
         return
     console.print(
-        f"[bold]{data['files']}[/] files indexed in {len(data['folders'])} folders, "
-        f"[bold]{data['chunks']}[/] chunks (index version {data['version']})."
+        f"[bold]{status.files}[/] files indexed in {len(status.folders)} folders, "
+        f"[bold]{status.chunks}[/] chunks (index version {status.version})."
     )
-    if data["by_kind"]:
-        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(data["by_kind"].items()))
+    if status.by_kind:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(status.by_kind.items()))
         console.print(f"By kind: {kinds}")
-    failed = [row for row in data["failed"] if row["status"] == "failed"]
-    skipped = [row for row in data["failed"] if row["status"] != "failed"]
+    failed = [row for row in status.failed if row.status == "failed"]
+    skipped = [row for row in status.failed if row.status != "failed"]
     if failed:
         console.print(f"[red]{len(failed)} files failed[/] (fix them, then sync again):")
         for row in failed[:STATUS_LIST_LIMIT] if not all_ else failed:
-            console.print(f"  {row['path']}: {row['reason']}", markup=False, highlight=False)
+            console.print(f"  {row.path}: {row.reason}", markup=False, highlight=False)
         if len(failed) > STATUS_LIST_LIMIT and not all_:
             console.print(f"  … and {len(failed) - STATUS_LIST_LIMIT} more (--all lists them)")
     if skipped and all_:
         console.print(f"[yellow]{len(skipped)} files skipped:[/]")
         for row in skipped:
-            console.print(f"  {row['path']}: {row['reason']}", markup=False, highlight=False)
+            console.print(f"  {row.path}: {row.reason}", markup=False, highlight=False)
     elif skipped:
         console.print(f"[yellow]{len(skipped)} files skipped[/], by reason:")
         for reason, rows in _by_reason(skipped)[:STATUS_LIST_LIMIT]:
-            example = rows[0]["path"] + (f" and {len(rows) - 1} more" if len(rows) > 1 else "")
+            example = rows[0].path + (f" and {len(rows) - 1} more" if len(rows) > 1 else "")
             console.print(f"  {reason}: {example}", markup=False, highlight=False)
         console.print("  (`workbench status --all` lists every file)")
 
 
-def _by_reason(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+def _by_reason(rows: list[FileProblem]) -> list[tuple[str, list[FileProblem]]]:
     """Rows grouped by reason, the most common reason first."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[FileProblem]] = {}
     for row in rows:
-        groups.setdefault(row["reason"], []).append(row)
+        groups.setdefault(row.reason, []).append(row)
     return sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
 
 
@@ -193,8 +163,6 @@ def search(
     if not results:
         console.print("No results. Try other words, or check `workbench status`.")
         return
-    from workbench.core.index.search import format_locator
-
     for rank, result in enumerate(results, start=1):
         snippet = " ".join(result.text.split())
         snippet = snippet[:240] + ("…" if len(snippet) > 240 else "")
@@ -217,9 +185,7 @@ def paths(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 def plugins(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """List loaded plugins, how each was loaded and the hooks each implements."""
-    from workbench.plugins import describe_plugins
-
-    rows = describe_plugins(get_workbench(ctx).plugins)
+    rows = get_workbench(ctx).plugin_list()
     if json_:
         print_json({"plugins": rows})
         return
@@ -239,18 +205,9 @@ def demo(
     json_: JsonFlag = False,
 ) -> None:
     """Open the terminal UI on the bundled demo library (headless: index it and search it)."""
-    from workbench.workbench import demo_library
-
     workbench = get_workbench(ctx)
-    folder = str(demo_library())
-    if folder not in workbench.folders():
-        from workbench.core.index.sync import under
-
-        if not under(folder, workbench.folders()):
-            workbench.add_folder(folder)
+    folder = workbench.add_demo()
     if not (headless or json_) and sys.stdin.isatty() and sys.stdout.isatty():
-        from workbench.cli.app import launch_ui
-
         launch_ui(workbench)  # the app's watcher indexes the demo folder on start
         return
     report = run_with_progress(lambda **kw: workbench.ingest(folder, **kw), quiet=json_)
@@ -267,8 +224,6 @@ def demo(
         return
     console.print(f"Demo library: [bold]{folder}[/]")
     _print_ingest_summary(report)
-    from workbench.core.index.search import format_locator
-
     for query, hits in results.items():
         console.print(f"\n[bold]workbench search[/] {query!r}")
         for rank, hit in enumerate(hits, start=1):

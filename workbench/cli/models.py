@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, print_json
+from workbench.presentation import size_label
 
 models_app = typer.Typer(help="Chat models: list, choose the default, add GGUF files.")
 answers_app = typer.Typer(help="The answer log: every answer with its sources and timings.")
@@ -50,7 +50,7 @@ def list_models(ctx: typer.Context, json_: JsonFlag = False) -> None:
             model.params_label,
             model.quant,
             str(model.context or "?"),
-            _size(model.size),
+            size_label(model.size),
             model.source,
         )
     console.print(table)
@@ -116,7 +116,7 @@ def list_answers(
     """The latest answers: id, when, model, groundedness and question."""
     rows = get_workbench(ctx).answers(limit)
     if json_:
-        print_json({"answers": [_summary(row) for row in rows]})
+        print_json({"answers": [row.as_json() for row in rows]})
         return
     if not rows:
         console.print('No answers yet. Ask one with `workbench ask "..."`.')
@@ -127,8 +127,9 @@ def list_answers(
     for column in table.columns[:4]:
         column.no_wrap = True
     for row in rows:
-        grounded = "declined" if row["declined"] else f"{row['groundedness']:.2f}"
-        table.add_row(row["id"], _when(row["created"]), row["model"], grounded, row["question"])
+        grounded = "declined" if row.declined else f"{row.groundedness:.2f}"
+        when = row.created.astimezone().strftime("%Y-%m-%d %H:%M")
+        table.add_row(row.id, when, row.model, grounded, row.question)
     console.print(table)
 
 
@@ -141,43 +142,19 @@ def show_answer(
     """One logged answer in full: question, answer, checks, sources, model, timings."""
     record = get_workbench(ctx).answer(answer_id)
     if json_:
-        print_json(record)
+        print_json(record.as_json())
         return
     from rich.text import Text
 
     from workbench.cli.ask import print_answer
 
-    console.print(Text.assemble(("Q: ", "bold"), record["question"]))
-    console.print(f"[dim]{record['created']} · index version {record['index_version']}[/]")
+    console.print(Text.assemble(("Q: ", "bold"), record.question))
+    created = record.created.isoformat(timespec="milliseconds")
+    console.print(f"[dim]{created} · index version {record.index_version}[/]")
     print_answer(record)
-    timings = record["timings"]
+    timings = record.timings.as_json()
     console.print(
         "[dim]"
         + " · ".join(f"{name} {value:g}" for name, value in timings.items())
-        + f" · model sha256 {record['model_sha256'] or '-'}[/]"
+        + f" · model sha256 {record.model_sha256 or '-'}[/]"
     )
-
-
-def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "question": row["question"],
-        "created": _iso(row["created"]),
-        "model": row["model"],
-        "groundedness": row["groundedness"],
-        "declined": row["declined"],
-    }
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
-
-
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
-
-
-def _size(size: int) -> str:
-    if size >= 2**30:
-        return f"{size / 2**30:.1f} GiB"
-    return f"{size / 2**20:.0f} MiB"

@@ -6,15 +6,20 @@ import json
 import signal
 import sys
 import time
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
-from workbench.cli.app import JsonFlag, get_workbench
+from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, err_console
+from workbench.presentation import change_lines, sync_line
 
-_MARKS = {"new": "+", "changed": "~", "deleted": "-", "renamed": ">", "failed": "!", "skipped": "!"}
+if TYPE_CHECKING:
+    from workbench.core.index.watcher import WatchEvent
+
+CHANGES_LISTED = 50
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +37,7 @@ def watch(ctx: typer.Context, json_: JsonFlag = False) -> None:
     watcher = workbench.watcher(on_event=_json_line if json_ else _human_line)
     stops = 0
 
-    def on_signal(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal stops
         stops += 1
         if stops > 1:  # a second Ctrl-C: stop now; the index stays consistent (crash-safe)
@@ -49,12 +54,12 @@ def watch(ctx: typer.Context, json_: JsonFlag = False) -> None:
             signal.signal(sig, handler)
 
 
-def _json_line(event: Any) -> None:
+def _json_line(event: WatchEvent) -> None:
     sys.stdout.write(json.dumps(event.as_json(), ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
-def _human_line(event: Any) -> None:
+def _human_line(event: WatchEvent) -> None:
     stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
     data = event.data
     if event.event == "started":
@@ -63,17 +68,10 @@ def _human_line(event: Any) -> None:
     elif event.event == "batch":
         if not data["changes"] and data["trigger"] != "startup":
             return
-        files = {k: v for k, v in data["files"].items() if v and k != "unchanged"}
-        summary = ", ".join(f"{v} {k}" for k, v in files.items()) or "up to date"
         label = "Caught up" if data["trigger"] == "startup" else "Synced"
-        console.print(f"[dim]{stamp}[/] {label} in {data['seconds']:.2f}s: {summary}")
-        for change in data["changes"][:50]:
-            mark = _MARKS.get(change["action"], "?")
-            extra = f" (from {change['from']})" if "from" in change else ""
-            extra += f": {change['reason']}" if "reason" in change else ""
-            console.print(f"  {mark} {change['path']}{extra}", markup=False)
-        if len(data["changes"]) > 50:
-            console.print(f"  … and {len(data['changes']) - 50} more")
+        console.print(f"[dim]{stamp}[/] {sync_line(label, data['files'], data['seconds'])}")
+        for line in change_lines(data["changes"], CHANGES_LISTED):
+            console.print(f"  {line}", markup=False)
     elif event.event in ("folder_missing", "folder_back", "folder_added", "folder_removed"):
         words = {
             "folder_missing": "[red]Folder missing[/] (index kept; watching the rest):",

@@ -16,6 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.config import Settings
+from workbench.core.extraction.registry import ExtractorRegistry
+from workbench.core.index.library import Library
+from workbench.core.index.search import SearchResult
 from workbench.errors import WorkbenchError
 
 MODES = ("hybrid", "vector", "text")
@@ -91,7 +95,10 @@ def mrr_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
 
 
 def run_retrieval_eval(
-    workbench: Any,
+    eval_dir: Path,
+    registry: ExtractorRegistry,
+    embedder: Any,
+    settings: Settings,
     dataset_dir: str | Path,
     *,
     split: str = "test",
@@ -99,47 +106,27 @@ def run_retrieval_eval(
     limit: int | None = None,
     on_progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Index the dataset (incrementally) and score every mode; returns the JSON contract."""
-    from workbench.core.index.search import search
-    from workbench.core.index.store import Store
-    from workbench.core.index.sync import Syncer
-
+    """Index the dataset (incrementally, into a Library of its own under ``eval_dir``) and
+    score every mode; returns the `workbench eval retrieval --json` contract."""
     if mode not in MODES:
         raise WorkbenchError(f"Unknown mode '{mode}'. Use one of: {', '.join(MODES)}.", "Bad mode")
     dataset_dir = Path(dataset_dir).expanduser().resolve()
     corpus, queries, qrels = load_beir(dataset_dir, split)
     digest = hashlib.sha256(str(dataset_dir).encode()).hexdigest()[:10]
-    home = workbench.paths.cache_dir / "eval" / f"{dataset_dir.name}-{digest}"
+    home = eval_dir / f"{dataset_dir.name}-{digest}"
     docs = home / "docs"
     on_progress(f"Writing the corpus to {docs}")
     materialize_corpus(corpus, docs)
-    store = Store(home / "index.lancedb", workbench.embedder.dim, home / "write.lock")
-    syncer = Syncer(store, workbench.registry, workbench.embedder, workbench.settings)
+    library = Library(home / "index.lancedb", home / "write.lock", registry, embedder, settings)
     on_progress("Indexing (incremental: a second run reuses the index)")
     started = time.perf_counter()
-    report = syncer.sync([str(docs)])
+    report = library.syncer.sync([str(docs)])
     index_seconds = time.perf_counter() - started
     query_ids = sorted(queries)[:limit] if limit else sorted(queries)
-    by_mode: dict[str, dict[str, float]] = {}
+    by_mode = {}
     for name in MODES:
         on_progress(f"Scoring {len(query_ids)} queries, {name} search")
-        totals = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
-        started = time.perf_counter()
-        for query_id in query_ids:
-            hits = search(
-                store, workbench.embedder, queries[query_id], k=300, mode=name,
-                rrf_k=workbench.settings.rrf_k, candidates=300,
-            )  # fmt: skip
-            ranked = _documents(hits)
-            relevant = qrels[query_id]
-            totals["ndcg@10"] += ndcg_at(ranked, relevant, 10)
-            totals["recall@100"] += recall_at(ranked, relevant, 100)
-            totals["mrr@10"] += mrr_at(ranked, relevant, 10)
-        elapsed = time.perf_counter() - started
-        count = max(1, len(query_ids))
-        scores = {metric: round(value / count, 4) for metric, value in totals.items()}
-        scores["ms_per_query"] = round(1000 * elapsed / count, 2)
-        by_mode[name] = scores
+        by_mode[name] = score_mode(library, name, {q: queries[q] for q in query_ids}, qrels)
     top = by_mode[mode]
     return {
         "ndcg@10": top["ndcg@10"],
@@ -154,7 +141,26 @@ def run_retrieval_eval(
     }
 
 
-def _documents(hits: list[Any]) -> list[str]:
+def score_mode(
+    library: Library, mode: str, queries: dict[str, str], qrels: dict[str, dict[str, int]]
+) -> dict[str, float]:
+    """Mean nDCG@10, Recall@100 and MRR@10 of one search mode, and its time per query."""
+    totals = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    started = time.perf_counter()
+    for query_id, text in queries.items():
+        ranked = _documents(library.search(text, k=300, mode=mode, candidates=300))
+        relevant = qrels[query_id]
+        totals["ndcg@10"] += ndcg_at(ranked, relevant, 10)
+        totals["recall@100"] += recall_at(ranked, relevant, 100)
+        totals["mrr@10"] += mrr_at(ranked, relevant, 10)
+    elapsed = time.perf_counter() - started
+    count = max(1, len(queries))
+    scores = {metric: round(value / count, 4) for metric, value in totals.items()}
+    scores["ms_per_query"] = round(1000 * elapsed / count, 2)
+    return scores
+
+
+def _documents(hits: list[SearchResult]) -> list[str]:
     ranked: list[str] = []
     seen: set[str] = set()
     for hit in hits:

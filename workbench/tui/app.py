@@ -7,8 +7,8 @@ workers that only post messages; handlers here and in the screens own the UI sta
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from workbench.errors import WorkbenchError
+from workbench.presentation import change_lines, sync_line, unexpected_message
 from workbench.tui.messages import (
     LibraryChanged,
     SyncFinished,
@@ -34,7 +35,13 @@ from workbench.tui.screens.library import LibraryScreen
 from workbench.tui.screens.models import ModelsScreen
 from workbench.tui.screens.search import SearchScreen
 
+if TYPE_CHECKING:
+    from workbench.core.index.sync import SyncProgress
+    from workbench.core.index.watcher import LibraryWatcher, WatchEvent
+    from workbench.workbench import Workbench
+
 ACTIVITY_LIMIT = 2000
+CHANGES_LOGGED = 20  # per sync; the rest are counted
 
 
 class WorkbenchApp(App[None]):
@@ -65,13 +72,13 @@ class WorkbenchApp(App[None]):
     sync_text: reactive[str] = reactive("")
     activity_count: reactive[int] = reactive(0)
 
-    def __init__(self, workbench: Any, *, watch: bool = True, first_run: bool = True) -> None:
+    def __init__(self, workbench: Workbench, *, watch: bool = True, first_run: bool = True) -> None:
         super().__init__()
         self.workbench = workbench
         self.watching = watch
         self.offer_first_run = first_run
         self.activity: list[Text] = []
-        self._watcher: Any = None
+        self._watcher: LibraryWatcher | None = None
 
     # -- start and stop -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -102,7 +109,7 @@ class WorkbenchApp(App[None]):
         yield SystemCommand("Help", "Key bindings and screens", self.action_help)
         yield from super().get_system_commands(screen)
 
-    def _switcher(self, mode: str) -> Any:
+    def _switcher(self, mode: str) -> Callable[[], object]:
         return lambda: self.switch_mode(mode)
 
     def action_switch_mode(self, mode: str) -> None:  # type: ignore[override]
@@ -125,10 +132,10 @@ class WorkbenchApp(App[None]):
     # -- workers ---------------------------------------------------------------------------------
     @work(exit_on_error=False, thread=True, exclusive=True, group="watch")
     def run_watcher(self) -> None:
-        watcher = self.workbench.watcher(
-            on_event=lambda event: self.post_message(WatchEventReceived(event)),
-            on_progress=lambda progress: self.post_message(SyncProgressed(progress)),
-        )
+        def on_event(event: WatchEvent) -> None:
+            self.post_message(WatchEventReceived(event))
+
+        watcher = self.workbench.watcher(on_event=on_event, on_progress=self._sync_progressed)
         self._watcher = watcher
         try:
             watcher.run()
@@ -138,18 +145,21 @@ class WorkbenchApp(App[None]):
     @work(exit_on_error=False, thread=True, exclusive=True, group="sync")
     def sync_all(self) -> None:
         try:
-            report = self.workbench.ingest(
-                on_progress=lambda progress: self.post_message(SyncProgressed(progress))
-            )
+            report = self.workbench.ingest(on_progress=self._sync_progressed)
         except WorkbenchError as exc:
             self.post_message(WorkFailed(exc.title, exc.message))
             return
         self.post_message(SyncFinished(report))
 
+    def _sync_progressed(self, progress: SyncProgress) -> None:
+        """A sync's progress, from its worker thread to the app (floods coalesce)."""
+        self.post_message(SyncProgressed(progress))
+
     @work(exit_on_error=False, thread=True, group="folders")
-    def _add_folder(self, folder: str) -> None:
+    def _add_folder(self, folder: str | None) -> None:
+        """Add ``folder`` to the library (None: the bundled demo library)."""
         try:
-            added = self.workbench.add_folder(folder)
+            added = self.workbench.add_folder(folder) if folder else self.workbench.add_demo()
         except WorkbenchError as exc:
             self.post_message(WorkFailed(exc.title, exc.message))
             return
@@ -185,7 +195,8 @@ class WorkbenchApp(App[None]):
 
     @on(SyncFinished)
     def sync_finished(self, message: SyncFinished) -> None:
-        self._report_sync("Sync now", message.report.as_json(), message.report.changes)
+        report = message.report
+        self._report_sync("Sync now", report.as_json()["files"], report.seconds, report.changes)
 
     @on(WatchEventReceived)
     def watch_event(self, message: WatchEventReceived) -> None:
@@ -194,7 +205,7 @@ class WorkbenchApp(App[None]):
         if event.event == "batch":
             label = "Caught up with the disk" if data["trigger"] == "startup" else "Synced"
             if data["changes"] or data["trigger"] == "startup":
-                self._report_sync(label, data, data["changes"])
+                self._report_sync(label, data["files"], data["seconds"], data["changes"])
             else:
                 self.sync_text = self._idle_text()
         elif event.event == "started":
@@ -229,8 +240,6 @@ class WorkbenchApp(App[None]):
         """A bug in a worker: a notification and a saved traceback, never a crashed app."""
         if event.state != WorkerState.ERROR or event.worker.error is None:
             return
-        from workbench.crash import unexpected_message
-
         self.post_message(WorkFailed("Unexpected error", unexpected_message(event.worker.error)))
 
     @on(LibraryChanged)
@@ -250,15 +259,16 @@ class WorkbenchApp(App[None]):
             del self.activity[: len(self.activity) - ACTIVITY_LIMIT]
         self.activity_count = len(self.activity)
 
-    def _report_sync(self, label: str, data: dict[str, Any], changes: list[dict[str, str]]) -> None:
-        files = {k: v for k, v in data["files"].items() if v and k != "unchanged"}
-        summary = ", ".join(f"{v} {k}" for k, v in files.items()) or "no changes"
-        self.log_activity(f"{label} in {data['seconds']:.2f}s: {summary}")
-        for change in changes[:20]:
-            reason = f": {change['reason']}" if "reason" in change else ""
-            self.log_activity(f"   {change['action']:8} {change['path']}{reason}")
-        if len(changes) > 20:
-            self.log_activity(f"   … and {len(changes) - 20} more")
+    def _report_sync(
+        self,
+        label: str,
+        files: Mapping[str, int],
+        seconds: float,
+        changes: Sequence[Mapping[str, str]],
+    ) -> None:
+        self.log_activity(escape(sync_line(label, files, seconds)))
+        for line in change_lines(changes, CHANGES_LOGGED):
+            self.log_activity(f"   {escape(line)}")
         self.sync_text = self._idle_text()
         self.refresh_library()
 
@@ -269,15 +279,13 @@ class WorkbenchApp(App[None]):
         if choice == "add":
             self.action_add_folder()
         elif choice == "demo":
-            from workbench.workbench import demo_library
-
-            self._add_folder(str(demo_library()))
+            self._add_folder(None)
 
     def _add_folder_chosen(self, folder: str | None) -> None:
         if folder:
             self._add_folder(folder)
 
 
-def make_app(workbench: Any, *, watch: bool = True, first_run: bool = True) -> WorkbenchApp:
+def make_app(workbench: Workbench, *, watch: bool = True, first_run: bool = True) -> WorkbenchApp:
     """The app over ``workbench`` (tests inject one with a shared embedder and model)."""
     return WorkbenchApp(workbench, watch=watch, first_run=first_run)

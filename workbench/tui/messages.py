@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from workbench.core.index.sync import SyncProgress, SyncReport
+    from workbench.core.index.watcher import WatchEvent
 
 
 class SyncProgressed(Message):
     """A sync (watcher or "Sync now") moved on; floods coalesce to the latest one."""
 
-    def __init__(self, progress: Any) -> None:
+    def __init__(self, progress: SyncProgress) -> None:
         super().__init__()
         self.progress = progress
 
@@ -21,7 +25,7 @@ class SyncProgressed(Message):
 class WatchEventReceived(Message):
     """The watcher did something: a batch, a folder going missing or coming back."""
 
-    def __init__(self, event: Any) -> None:
+    def __init__(self, event: WatchEvent) -> None:
         super().__init__()
         self.event = event
 
@@ -29,7 +33,7 @@ class WatchEventReceived(Message):
 class SyncFinished(Message):
     """A "Sync now" finished."""
 
-    def __init__(self, report: Any) -> None:
+    def __init__(self, report: SyncReport) -> None:
         super().__init__()
         self.report = report
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from workbench_whisper.audio import PLUGIN
 
-from workbench.core.index.search import format_locator
 from workbench.plugins import collect_objects, describe_plugins
+from workbench.presentation import format_locator
 from workbench.workbench import Workbench
 
 SPEECH = "The budget meeting moved to Thursday afternoon. Please bring the cedar samples."
@@ -48,7 +48,7 @@ def test_spoken_wav_is_found_with_its_time_range(workbench: Workbench, tmp_path:
     assert (hit.path, hit.kind) == (str(wav), "audio")
     assert "budget meeting" in hit.text.lower() and "thursday" in hit.text.lower()
     start, end = hit.locator["time"]
-    details = json.loads(workbench.store.file_records()[str(wav)].meta)
+    details = json.loads(workbench.library.store.file_records()[str(wav)].meta)
     assert 0 <= start < end <= details["duration_s"] + 0.5
     assert format_locator(hit.locator) == f"0:{int(start):02d}-0:{int(end):02d}"
 
@@ -68,7 +68,7 @@ def test_damaged_and_truncated_audio_fail_with_reasons(
     assert "damaged or unreadable audio" in reasons["noise.mp3"]
     assert reasons["cut.wav"].startswith("truncated WAV")
     assert report["files"]["new"] == 1  # the sync went on to the text file
-    failed = {Path(row["path"]).name for row in workbench.status()["failed"]}
+    failed = {Path(row["path"]).name for row in workbench.status().as_json()["failed"]}
     assert failed == set(reasons)
 
 
@@ -87,7 +87,7 @@ def test_without_faster_whisper_files_are_skipped_naming_the_plugin(
     reason = report["problems"][0]["reason"]
     assert reason.startswith("audio is not transcribed: faster-whisper is not installed")
     assert f"pip install ./plugins/{PLUGIN}" in reason
-    whisper = next(e for e in workbench.doctor()["engines"] if e["name"] == "whisper")
+    whisper = next(e for e in workbench.doctor().as_json()["engines"] if e["name"] == "whisper")
     assert not whisper["available"] and whisper["affected"] == [str(folder / "call.wav")]
-    record = workbench.store.file_records()[str(folder / "call.wav")]
+    record = workbench.library.store.file_records()[str(folder / "call.wav")]
     assert record.extractor_version.endswith("+no-whisper")  # installing it later redoes them

@@ -13,12 +13,25 @@ import json
 import secrets
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from workbench.core.answering.records import (
+    AnswerRecord,
+    AnswerSummary,
+    CheckedSentence,
+    Citation,
+    SourceRef,
+    Timings,
+    Usage,
+)
 from workbench.core.index.store import Store, sql_str
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.answering.models import ModelInfo
+    from workbench.core.answering.rag import Answer
 
 ANSWERS = "answers"
 ANSWERS_SCHEMA = pa.schema(
@@ -53,25 +66,35 @@ class AnswerLog:
             self._table = self.store.db.create_table(ANSWERS, schema=ANSWERS_SCHEMA, exist_ok=True)
         return self._table
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: AnswerRecord) -> None:
         row = {
-            "id": record["id"],
-            "created": datetime.fromisoformat(record["created"]).timestamp(),
-            "question": record["question"],
-            "model": record["model"],
-            "groundedness": record["groundedness"],
-            "declined": record["declined"],
-            "record": json.dumps(record, ensure_ascii=False),
+            "id": record.id,
+            "created": record.created.timestamp(),
+            "question": record.question,
+            "model": record.model,
+            "groundedness": record.groundedness,
+            "declined": record.declined,
+            "record": json.dumps(record.as_json(), ensure_ascii=False),
         }
         self.table.add(pa.Table.from_pylist([row], ANSWERS_SCHEMA))
 
-    def recent(self, limit: int | None = 20) -> list[dict[str, Any]]:
-        """Newest first: id, question, created (epoch seconds), model, groundedness, declined."""
+    def recent(self, limit: int | None = 20) -> list[AnswerSummary]:
+        """Newest first."""
         rows = self.table.search().select(LIST_COLUMNS).limit(None).to_arrow().to_pylist()
         rows.sort(key=lambda row: row["created"], reverse=True)
-        return rows[:limit] if limit else rows
+        return [
+            AnswerSummary(
+                row["id"],
+                row["question"],
+                datetime.fromtimestamp(row["created"]).astimezone(),
+                row["model"],
+                row["groundedness"],
+                row["declined"],
+            )
+            for row in (rows[:limit] if limit else rows)
+        ]
 
-    def get(self, answer_id: str) -> dict[str, Any]:
+    def get(self, answer_id: str) -> AnswerRecord:
         """The full record of the answer whose id is (or starts with) ``answer_id``."""
         wanted = answer_id.strip().lower()
         if not wanted.isalnum():
@@ -97,63 +120,60 @@ class AnswerLog:
             raise WorkbenchError(
                 f"No answer with id '{answer_id}'. See `workbench answers list`.", "No such answer"
             )
-        record: dict[str, Any] = json.loads(rows[0]["record"])
-        return record
+        return AnswerRecord.from_json(json.loads(rows[0]["record"]))
 
 
 def build_record(
-    answer: Any,
+    answer: Answer,
     *,
     answer_id: str,
-    model: Any,
+    model: ModelInfo,
     model_sha256: str | None,
     backend: str,
     index_version: int,
     params: dict[str, Any],
     total_ms: float,
     setup_ms: float = 0.0,
-) -> dict[str, Any]:
-    """The `ask --json` contract for ``answer`` (a ``rag.Answer``), plus what reproduces it."""
+) -> AnswerRecord:
+    """The record of ``answer``: the `ask --json` contract plus what reproduces it."""
     completion = answer.completion
     report = answer.report
-    timings = {
-        "setup_ms": setup_ms,
-        "retrieve_ms": answer.retrieve_ms,
-        "load_ms": answer.load_ms,
-        "prompt_ms": completion.prompt_ms if completion else 0.0,
-        "first_token_ms": answer.first_token_ms,
-        "generate_ms": completion.generate_ms if completion else 0.0,
-        "tokens_per_second": completion.tokens_per_second if completion else 0.0,
-        "check_ms": answer.check_ms,
-        "total_ms": total_ms,
-    }
-    return {
-        "id": answer_id,
-        "created": datetime.now().astimezone().isoformat(timespec="milliseconds"),
-        "question": answer.question,
-        "answer": answer.text,
-        "citations": answer.citations,
-        "groundedness": round(report.groundedness, 4) if report else 0.0,
-        "unsupported": report.unsupported if report else [],
-        "declined": answer.declined,
-        "cited_by": answer.cited_by,
-        "model": model.name,
-        "model_sha256": model_sha256,
-        "model_path": model.path,
-        "backend": backend,
-        "index_version": index_version,
-        "params": params,
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens if completion else 0,
-            "completion_tokens": completion.completion_tokens if completion else 0,
-        },
-        "timings": {name: round(value, 2) for name, value in timings.items()},
-        "finish_reason": completion.finish_reason if completion else "declined",
-        "best_relevance": round(answer.best_relevance, 4),
-        "sentences": [s.as_json() for s in report.sentences] if report else [],
-        "sources": [
-            {"n": s.n, "path": s.path, "locator": s.locator, "relevance": round(s.relevance, 4)}
-            for s in answer.sources
-        ],
-        "messages": answer.messages,
-    }
+    timings = Timings(
+        setup_ms=setup_ms,
+        retrieve_ms=answer.retrieve_ms,
+        load_ms=answer.load_ms,
+        prompt_ms=completion.prompt_ms if completion else 0.0,
+        first_token_ms=answer.first_token_ms,
+        generate_ms=completion.generate_ms if completion else 0.0,
+        tokens_per_second=completion.tokens_per_second if completion else 0.0,
+        check_ms=answer.check_ms,
+        total_ms=total_ms,
+    )
+    now = datetime.now().astimezone()
+    return AnswerRecord(
+        id=answer_id,
+        created=now.replace(microsecond=now.microsecond // 1000 * 1000),  # as the log keeps it
+        question=answer.question,
+        answer=answer.text,
+        citations=[Citation(**c) for c in answer.citations],
+        groundedness=round(report.groundedness, 4) if report else 0.0,
+        unsupported=report.unsupported if report else [],
+        declined=answer.declined,
+        cited_by=answer.cited_by,
+        model=model.name,
+        model_sha256=model_sha256,
+        model_path=model.path,
+        backend=backend,
+        index_version=index_version,
+        params=params,
+        usage=Usage(
+            completion.prompt_tokens if completion else 0,
+            completion.completion_tokens if completion else 0,
+        ),
+        timings=Timings(**timings.as_json()),
+        finish_reason=completion.finish_reason if completion else "declined",
+        best_relevance=round(answer.best_relevance, 4),
+        sentences=[CheckedSentence(**s.as_json()) for s in report.sentences] if report else [],
+        sources=[SourceRef(s.n, s.path, s.locator, round(s.relevance, 4)) for s in answer.sources],
+        messages=answer.messages,
+    )

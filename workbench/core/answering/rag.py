@@ -108,14 +108,14 @@ def retrieve(
 ) -> Retrieval:
     """Hybrid search for ``k`` chunks, each scored for relevance to the question."""
     started = time.perf_counter()
-    hits = search(store, embedder, question, k=k, mode="hybrid", rrf_k=rrf_k)
+    query = embedder.embed([question])[0]  # once: for the search and for relevance
+    hits = search(store, embedder, question, k=k, mode="hybrid", rrf_k=rrf_k, query_vector=query)
     if not hits:
         return Retrieval([], 0.0, (time.perf_counter() - started) * 1000)
     stored = chunk_vectors(store, [hit.id for hit in hits])
     passages = prepare_passages(
         [hit.text for hit in hits], embedder, [stored[hit.id] for hit in hits], vector_cache
     )
-    query = embedder.embed([question])[0]
     scored = sorted(
         zip(hits, passages, strict=True), key=lambda pair: -relevance(query, pair[1])
     )  # most relevant first: small models read the first source most closely

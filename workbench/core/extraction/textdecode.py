@@ -41,3 +41,15 @@ def decode_text(data: bytes) -> tuple[str, str]:
         if ties and match.encoding in ("cp1252", "latin_1"):
             return data.decode("cp1252", errors="replace"), "cp1252"
     return str(best), best.encoding
+
+
+def read_lines(path: str) -> list[str] | None:
+    """The lines of the text file at ``path`` as it is now, or None when it cannot be read
+    as text any more (moved, deleted, unreadable or binary)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        text, _ = decode_text(data)
+    except (OSError, SkipFile):
+        return None
+    return text.splitlines()

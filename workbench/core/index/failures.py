@@ -2,17 +2,31 @@
 
 LanceDB reports a damaged table (a truncated or missing data file) as a RuntimeError or
 OSError whose text starts "lance error"; a full disk as ENOSPC, sometimes wrapped the same way.
-``translate`` names them; the facade applies it to everything it does with the library.
+``translate`` names them; the services apply it (``explaining``) to everything they do with
+the library, so every front end and plugin gets the same advice.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from workbench.errors import DiskFullError, StoreDamagedError, WorkbenchError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class HasIndex(Protocol):
+    @property
+    def db_dir(self) -> Path: ...
+
+
+S = TypeVar("S", bound=HasIndex)
 
 _DISK_FULL = ("no space left on device", "disk quota exceeded", "os error 28")
 _DAMAGE = ("lance error", "lanceerror", "not found:", "corrupt", "failed to fill whole buffer")
@@ -44,6 +58,17 @@ def explained(db_dir: Path) -> Iterator[None]:
         if error is None:
             raise
         raise error from exc
+
+
+def explaining(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """``explained`` around a method of a service whose index is at ``self.db_dir``."""
+
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with explained(self.db_dir):
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
 
 
 def first_line(text: str) -> str:

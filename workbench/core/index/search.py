@@ -77,8 +77,12 @@ def search(
     path_glob: str | None = None,
     rrf_k: int = 60,
     candidates: int | None = None,
+    query_vector: Any = None,
 ) -> list[SearchResult]:
     """The ``k`` best chunks for ``query``.
+
+    ``query_vector`` is the query's embedding when the caller already has it (it is used
+    again to score relevance), so the question is embedded once.
 
     Hybrid runs both searches for ``candidates`` results each (default max(50, 3k)) and fuses
     them by reciprocal rank: score = sum of 1 / (rrf_k + rank) over the lists a chunk is in.
@@ -96,18 +100,19 @@ def search(
     where = build_filter(kind, path_glob)
     pool = candidates or max(50, 3 * k)
     if mode == "vector":
-        return vector_search(store, embedder, query, k, where)
+        return vector_search(store, embedder, query, k, where, query_vector)
     if mode == "text":
         return text_search(store, query, k, where)
-    vector_hits = vector_search(store, embedder, query, pool, where)
+    vector_hits = vector_search(store, embedder, query, pool, where, query_vector)
     text_hits = text_search(store, query, pool, where)
     return fuse([vector_hits, text_hits], k, rrf_k)
 
 
 def vector_search(
-    store: Store, embedder: Any, query: str, k: int, where: str | None
+    store: Store, embedder: Any, query: str, k: int, where: str | None, vector: Any = None
 ) -> list[SearchResult]:
-    vector = embedder.embed([query])[0]
+    if vector is None:
+        vector = embedder.embed([query])[0]
     builder = store.chunks.search(vector, vector_column_name="vector").distance_type("cosine")
     if where:
         builder = builder.where(where, prefilter=True)
@@ -156,29 +161,3 @@ def _result(row: dict[str, Any], score: float) -> SearchResult:
         kind=row["kind"],
         ordinal=row["ordinal"],
     )
-
-
-def format_locator(locator: dict[str, Any]) -> str:
-    """A short human form: 'p. 3 · lines 10-24 · Guide > Setup', '1:05-1:32'."""
-    parts = []
-    if "page" in locator:
-        parts.append(f"p. {locator['page']}")
-    if "time" in locator:
-        start, end = locator["time"]
-        parts.append(f"{_clock(start)}-{_clock(end)}")
-    if "lines" in locator:
-        start, end = locator["lines"]
-        parts.append(f"line {start}" if start == end else f"lines {start}-{end}")
-    if "heading" in locator:
-        parts.append(locator["heading"])
-    if "region" in locator:
-        left, top, right, bottom = locator["region"]
-        parts.append(f"region {left},{top}-{right},{bottom} px")
-    return " · ".join(parts)
-
-
-def _clock(seconds: float) -> str:
-    """Seconds as m:ss, or h:mm:ss from an hour on."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -63,6 +63,7 @@ class SyncReport:
     problems: list[dict[str, str]] = field(default_factory=list)
     changes: list[dict[str, str]] = field(default_factory=list)
     renamed_from: list[str] = field(default_factory=list)
+    missing_folders: list[str] = field(default_factory=list)  # library folders not on disk
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -189,13 +190,15 @@ class Syncer:
         todo = []
         for entry in seen.values():
             record = records.get(entry.path)
-            if record is not None and self._unchanged_stat(record, entry):
+            if record is not None and self.is_current(record, entry):
                 report.unchanged += 1
             else:
                 todo.append(entry)
         return todo
 
-    def _unchanged_stat(self, record: FileRecord, entry: ScanEntry) -> bool:
+    def is_current(self, record: FileRecord, entry: ScanEntry) -> bool:
+        """Whether ``record`` still describes the file scanned as ``entry``: same size and
+        mtime, made by today's extractor and embedder. A sync skips such files."""
         if entry.problem:  # a broken link or loop stays reported once, not on every sync
             return record.status == "skipped" and record.reason == entry.problem
         return (

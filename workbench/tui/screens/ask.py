@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -16,13 +15,17 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from workbench.core.answering.rag import with_markers
-from workbench.core.index.search import format_locator
 from workbench.errors import WorkbenchError
+from workbench.presentation import cited_passage, format_locator, marked_sentences, timing_line
 from workbench.tui.messages import WorkFailed
 from workbench.tui.screens.search import short_path
-from workbench.tui.widgets.preview import preview_text
+from workbench.tui.widgets.preview import hit_preview
 from workbench.tui.widgets.status import SyncStatus
+
+if TYPE_CHECKING:
+    from workbench.core.answering.models import ModelInfo
+    from workbench.core.answering.rag import AskProgress
+    from workbench.core.answering.records import AnswerRecord, AnswerSummary
 
 PHASES = {
     "retrieve": "Searching the library…",
@@ -61,14 +64,14 @@ class AskFailed(Message):
 
 
 class AnswerFinished(Message):
-    def __init__(self, record: dict[str, Any]) -> None:
+    def __init__(self, record: AnswerRecord) -> None:
         super().__init__()
         self.record = record
 
 
 class ModelsLoaded(Message):
     def __init__(
-        self, models: list[Any], answers: list[dict[str, Any]], folders: list[str]
+        self, models: list[ModelInfo], answers: list[AnswerSummary], folders: list[str]
     ) -> None:
         super().__init__()
         self.models = models
@@ -76,17 +79,16 @@ class ModelsLoaded(Message):
         self.folders = folders
 
 
-def answer_text(record: dict[str, Any]) -> Text:
+def answer_text(record: AnswerRecord) -> Text:
     """The answer with [n] markers in colour and unsupported sentences flagged."""
-    if record.get("declined"):
-        return Text(record["answer"], style="yellow")
-    sentences = record.get("sentences") or []
+    if record.declined:
+        return Text(record.answer, style="yellow")
+    if not record.sentences:
+        return _marked(record.answer)
     out = Text()
-    if not sentences:
-        return _marked(record["answer"])
-    for sentence in sentences:
-        piece = _marked(with_markers(sentence["text"], sentence.get("cited") or []))
-        if sentence.get("supported") is False:
+    for sentence in marked_sentences(record):
+        piece = _marked(sentence.text)
+        if sentence.unsupported:
             piece.stylize("red")
             piece.append(" ⚠", style="bold red")
         out.append_text(piece)
@@ -115,8 +117,8 @@ class AskScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.record: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.record: AnswerRecord | None = None
+        self.history: list[AnswerSummary] = []
         self.folders: list[str] = []  # read in load_choices, not per cursor move
         self._stop = threading.Event()
 
@@ -176,7 +178,7 @@ class AskScreen(Screen[None]):
         table = self.query_one("#history", DataTable)
         table.clear()
         for row in message.answers:
-            table.add_row(row["question"][:60], f"{row['groundedness']:.2f}", key=row["id"])
+            table.add_row(row.question[:60], f"{row.groundedness:.2f}", key=row.id)
 
     def action_focus_question(self) -> None:
         """Start a new question: an empty input, focused (not the last question to append to)."""
@@ -209,12 +211,15 @@ class AskScreen(Screen[None]):
             parts.append(piece)
             self.post_message(AnswerTokenReceived("".join(parts)))
 
+        def on_progress(progress: AskProgress) -> None:
+            self.post_message(AskProgressed(progress.phase))
+
         try:
             record = workbench.ask(
                 question,
                 model=model,
                 on_token=on_token,
-                on_progress=lambda progress: self.post_message(AskProgressed(progress.phase)),
+                on_progress=on_progress,
                 should_stop=self._stop.is_set,
             )
         except WorkbenchError as exc:
@@ -242,56 +247,48 @@ class AskScreen(Screen[None]):
     @on(AnswerFinished)
     def finished(self, message: AnswerFinished) -> None:
         self.show_record(message.record)
-        self.app.log_activity(self._timing_line(message.record))  # type: ignore[attr-defined]
+        self.app.log_activity(timing_line(message.record))  # type: ignore[attr-defined]
         self.load_choices()
 
-    def show_record(self, record: dict[str, Any]) -> None:
+    def show_record(self, record: AnswerRecord) -> None:
         self.record = record
         self.query_one("#answer", Static).update(answer_text(record))
         self.query_one("#grounding", Static).update(self._grounding_line(record))
         table = self.query_one("#sources", DataTable)
         table.clear()
-        for citation in record["citations"]:
+        for citation in record.citations:
             table.add_row(
-                f"[{citation['n']}]",
-                short_path(citation["path"], self.folders),
-                format_locator(citation["locator"]),
+                f"[{citation.n}]",
+                short_path(citation.path, self.folders),
+                format_locator(citation.locator),
             )
-        if record["citations"]:
+        if record.citations:
             self._preview(0)
 
-    def _grounding_line(self, record: dict[str, Any]) -> Text:
-        if record.get("declined"):
+    def _grounding_line(self, record: AnswerRecord) -> Text:
+        if record.declined:
             return Text("Declined: nothing in the library is relevant enough.", style="yellow")
-        score = record["groundedness"]
+        score = record.groundedness
         style = "green" if score >= 0.75 else "yellow" if score >= 0.4 else "red"
         line = Text(f"Groundedness {score:.2f}", style=f"bold {style}")
-        flagged = len(record.get("unsupported") or [])
+        flagged = len(record.unsupported)
         if flagged:
             line.append(f" · {flagged} sentence(s) not supported by the sources ⚠", style="red")
-        line.append(f"\n{self._timing_line(record)}", style="dim")
+        line.append(f"\n{timing_line(record)}", style="dim")
         return line
-
-    @staticmethod
-    def _timing_line(record: dict[str, Any]) -> str:
-        timings, usage = record["timings"], record["usage"]
-        return (
-            f"{record['model']} · first token {timings['first_token_ms']:.0f} ms · "
-            f"{usage['completion_tokens']} tokens at {timings['tokens_per_second']:.0f} tok/s"
-        )
 
     @on(DataTable.RowHighlighted, "#sources")
     def source_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._preview(event.cursor_row)
 
     def _preview(self, row: int) -> None:
-        if self.record is None or not 0 <= row < len(self.record["citations"]):
+        if self.record is None or not 0 <= row < len(self.record.citations):
             return
-        citation = self.record["citations"][row]
-        kind = "text" if "lines" in citation["locator"] else "document"
-        hit = SimpleNamespace(kind=kind, **{k: citation[k] for k in ("path", "locator", "text")})
-        label = f"[{citation['n']}] {short_path(citation['path'], self.folders)}"
-        self.query_one("#source-preview", Static).update(preview_text(hit, label))
+        citation = self.record.citations[row]
+        label = f"[{citation.n}] {short_path(citation.path, self.folders)}"
+        workbench = self.app.workbench  # type: ignore[attr-defined]
+        preview = hit_preview(workbench, cited_passage(citation), label)
+        self.query_one("#source-preview", Static).update(preview)
 
     @on(DataTable.RowSelected, "#history")
     def history_selected(self, event: DataTable.RowSelected) -> None:
@@ -307,6 +304,6 @@ class AskScreen(Screen[None]):
             return
         self.app.call_from_thread(self._show_logged, record)
 
-    def _show_logged(self, record: dict[str, Any]) -> None:
-        self.query_one("#question", Input).value = record["question"]
+    def _show_logged(self, record: AnswerRecord) -> None:
+        self.query_one("#question", Input).value = record.question
         self.show_record(record)

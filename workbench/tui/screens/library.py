@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,12 +15,15 @@ from textual.widgets import DataTable, Footer, Header, Static
 from workbench.tui.messages import LibraryChanged
 from workbench.tui.widgets.status import SyncStatus
 
+if TYPE_CHECKING:
+    from workbench.core.index.records import FileState, FolderSummary
+
 STATUS_STYLE = {"indexed": "green", "pending": "yellow", "failed": "red", "skipped": "magenta"}
 
 
 class FoldersLoaded(Message):
     def __init__(
-        self, folders: list[dict[str, Any]], files: list[dict[str, Any]], selected: str | None
+        self, folders: list[FolderSummary], files: list[FileState], selected: str | None
     ) -> None:
         super().__init__()
         self.folders = folders
@@ -40,7 +43,7 @@ class LibraryScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.selected: str | None = None
-        self.folder_rows: list[dict[str, Any]] = []
+        self.folder_rows: list[FolderSummary] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,7 +74,7 @@ class LibraryScreen(Screen[None]):
     def load(self) -> None:
         workbench = self.app.workbench  # type: ignore[attr-defined]
         folders = workbench.folder_summaries()
-        paths = [row["path"] for row in folders]
+        paths = [row.path for row in folders]
         selected = self.selected if self.selected in paths else (paths[0] if paths else None)
         files = workbench.file_states(selected) if selected else []
         self.post_message(FoldersLoaded(folders, files, selected))
@@ -82,31 +85,31 @@ class LibraryScreen(Screen[None]):
         self.selected = message.selected
         folders = self.query_one("#folders", DataTable)
         folders.clear()
-        for row in message.folders:
-            state = "[green]watching[/]" if row["exists"] else "[red]missing[/]"
+        for folder in message.folders:
+            state = "[green]watching[/]" if folder.exists else "[red]missing[/]"
             folders.add_row(
-                row["path"],
-                str(row["files"]),
-                str(row["not_indexed"]),
-                str(row["chunks"]),
+                folder.path,
+                str(folder.files),
+                str(folder.not_indexed),
+                str(folder.chunks),
                 state,
-                key=row["path"],
+                key=folder.path,
             )
         if self.selected:
             folders.move_cursor(
-                row=[r["path"] for r in message.folders].index(self.selected), animate=False
+                row=[r.path for r in message.folders].index(self.selected), animate=False
             )
         files = self.query_one("#files", DataTable)
         files.clear()
-        for row in message.files:
-            style = STATUS_STYLE.get(row["status"], "")
-            relative = os.path.relpath(row["path"], self.selected) if self.selected else row["path"]
+        for file in message.files:
+            style = STATUS_STYLE.get(file.status, "")
+            relative = os.path.relpath(file.path, self.selected) if self.selected else file.path
             files.add_row(
-                f"[{style}]{row['status']}[/]",
-                row["kind"],
+                f"[{style}]{file.status}[/]",
+                file.kind,
                 relative,
-                str(row["chunks"] or ""),
-                row["reason"],
+                str(file.chunks or ""),
+                file.reason,
             )
         title = (
             f"Files in {self.selected}" if self.selected else "No folders yet: press a to add one"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,19 +12,19 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.errors import WorkbenchError
+from workbench.presentation import size_label
 from workbench.tui.messages import WorkFailed
 from workbench.tui.widgets.status import SyncStatus
 
+if TYPE_CHECKING:
+    from workbench.core.answering.models import ModelInfo
+
 
 class ModelsListed(Message):
-    def __init__(self, models: list[Any], runtime: dict[str, Any]) -> None:
+    def __init__(self, models: list[ModelInfo], runtime: dict[str, dict[str, Any]]) -> None:
         super().__init__()
         self.models = models
         self.runtime = runtime
-
-
-def _size(size: int) -> str:
-    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 
 class ModelsScreen(Screen[None]):
@@ -34,7 +34,7 @@ class ModelsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.models: list[Any] = []
+        self.models: list[ModelInfo] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -60,7 +60,7 @@ class ModelsScreen(Screen[None]):
         workbench = self.app.workbench  # type: ignore[attr-defined]
         try:
             models = workbench.models()
-            runtime = {name: workbench.backend(name).describe() for name in workbench.backends}
+            runtime = workbench.runtimes()
         except WorkbenchError as exc:
             self.app.post_message(WorkFailed(exc.title, exc.message))
             return
@@ -90,7 +90,7 @@ class ModelsScreen(Screen[None]):
                 model.params_label,
                 model.quant or "?",
                 str(model.context or "?"),
-                _size(model.size),
+                size_label(model.size),
                 model.source,
                 state,
             )

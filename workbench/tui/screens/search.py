@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -15,10 +15,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from workbench.core.index.search import format_locator
 from workbench.errors import WorkbenchError
-from workbench.tui.widgets.preview import image_blocks, preview_text
+from workbench.presentation import format_locator
+from workbench.tui.widgets.preview import hit_preview, image_blocks
 from workbench.tui.widgets.status import SyncStatus
+
+if TYPE_CHECKING:
+    from workbench.core.index.search import SearchResult
 
 
 def short_path(path: str, folders: list[str]) -> str:
@@ -37,7 +40,7 @@ class PreviewReady(Message):
 
 
 class SearchFinished(Message):
-    def __init__(self, query: str, results: list[Any], folders: list[str]) -> None:
+    def __init__(self, query: str, results: list[SearchResult], folders: list[str]) -> None:
         super().__init__()
         self.query = query
         self.results = results
@@ -51,7 +54,7 @@ class SearchScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.results: list[Any] = []
+        self.results: list[SearchResult] = []
         self.folders: list[str] = []  # read in the search worker, not per cursor move
 
     def compose(self) -> ComposeResult:
@@ -133,7 +136,7 @@ class SearchScreen(Screen[None]):
                 self.render_picture(result)
 
     @work(exit_on_error=False, thread=True, exclusive=True, group="picture")
-    def render_picture(self, result: Any) -> None:
+    def render_picture(self, result: SearchResult) -> None:
         picture = image_blocks(Path(result.path))
         if picture is not None:
             text = self._preview(result)
@@ -148,5 +151,6 @@ class SearchScreen(Screen[None]):
         if current is not None and current.path == message.path:
             self.query_one("#preview", Static).update(message.content)
 
-    def _preview(self, result: Any) -> Any:
-        return preview_text(result, short_path(result.path, self.folders))
+    def _preview(self, result: SearchResult) -> Text:
+        workbench = self.app.workbench  # type: ignore[attr-defined]
+        return hit_preview(workbench, result, short_path(result.path, self.folders))

@@ -3,47 +3,52 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from workbench.core.index.search import format_locator
+from workbench.presentation import format_locator, line_window
 
-CONTEXT_LINES = 4
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from workbench.core.index.search import SearchResult
+    from workbench.workbench import Workbench
+
 TEXT_KINDS = {"text", "markdown", "rst", "code", "data"}
 
 
-def preview_text(result: Any, title: str | None = None) -> Text:
-    """A Rich Text of ``result`` in context; the matching lines are highlighted."""
+def preview_text(
+    result: SearchResult, lines: Sequence[str] | None = None, title: str | None = None
+) -> Text:
+    """A Rich Text of ``result`` in context; the matching lines are highlighted.
+
+    ``lines`` are the file's current lines (``Workbench.source_lines``); without them, or for
+    a hit that is not in a text file, the chunk's own text is shown.
+    """
     header = Text(f"{title or result.path}\n", style="bold")
     where = format_locator(result.locator)
     if where:
         header.append(f"{where} · {result.kind}\n\n", style="dim")
-    lines = result.locator.get("lines")
-    if result.kind in TEXT_KINDS and lines:
-        context = _lines_in_context(Path(result.path), lines[0], lines[1])
-        if context is not None:
-            return header + context
+    span = result.locator.get("lines")
+    if result.kind in TEXT_KINDS and span and lines is not None:
+        return header + _numbered(lines, span[0], span[1])
     return header + Text(result.text)
 
 
-def _lines_in_context(path: Path, start: int, end: int) -> Text | None:
-    from workbench.core.extraction.documents import SkipFile
-    from workbench.core.extraction.textdecode import decode_text
+def hit_preview(workbench: Workbench, result: SearchResult, title: str | None = None) -> Text:
+    """``preview_text`` with the lines of the hit's file as it is now, where it has lines."""
+    wants_lines = result.kind in TEXT_KINDS and bool(result.locator.get("lines"))
+    return preview_text(result, workbench.source_lines(result) if wants_lines else None, title)
 
-    try:
-        text, _ = decode_text(path.read_bytes())
-    except (OSError, SkipFile):
-        return None  # moved or unreadable since indexing: fall back to the chunk text
-    all_lines = text.splitlines()
-    first = max(1, start - CONTEXT_LINES)
-    last = min(len(all_lines), end + CONTEXT_LINES)
+
+def _numbered(lines: Sequence[str], start: int, end: int) -> Text:
+    window = line_window(lines, start, end)
+    width = len(str(window[-1].number)) if window else 1
     out = Text()
-    width = len(str(last))
-    for number in range(first, last + 1):
-        inside = start <= number <= end
-        out.append(f"{number:>{width}} ", style="bold cyan" if inside else "dim")
-        out.append(all_lines[number - 1] + "\n", style="" if inside else "dim")
+    for line in window:
+        out.append(f"{line.number:>{width}} ", style="bold cyan" if line.inside else "dim")
+        out.append(line.text + "\n", style="" if line.inside else "dim")
     return out
 
 
@@ -60,11 +65,17 @@ def image_blocks(path: Path, width: int = 48) -> Text | None:
     height = max(2, round(picture.height * width / max(1, picture.width) / 2) * 2)
     picture = picture.resize((width, height))
     pixels = picture.load()
+    if pixels is None:
+        return None
     out = Text()
     for y in range(0, height, 2):
         for x in range(width):
-            top, bottom = pixels[x, y], pixels[x, y + 1]
-            upper, lower = "rgb({},{},{})".format(*top), "rgb({},{},{})".format(*bottom)
+            upper, lower = _rgb(pixels[x, y]), _rgb(pixels[x, y + 1])
             out.append("▀", style=f"{upper} on {lower}")
         out.append("\n")
     return out
+
+
+def _rgb(pixel: float | tuple[int, ...]) -> str:
+    red, green, blue = pixel[:3] if isinstance(pixel, tuple) else (int(pixel),) * 3
+    return f"rgb({red},{green},{blue})"

@@ -1,0 +1,48 @@
+"""What every command shares: the --json flag, the Workbench of this invocation, the UI launch.
+
+Command modules import this (and ``output``), never ``app``: app.py imports the commands and
+nothing imports it back, so the package has no import circle.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.workbench import Workbench
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+PLUGIN_MANAGER = "workbench.plugin_manager"  # ctx.meta key: the manager build_cli was given
+
+
+def get_workbench(ctx: typer.Context) -> Workbench:
+    """The Workbench for this invocation (tests inject one through ``ctx.obj``).
+
+    It shares the plugin manager that added the plugins' commands, so plugins load (and loose
+    plugin files run) once per process.
+    """
+    if ctx.obj is None:
+        from workbench.workbench import Workbench
+
+        ctx.obj = Workbench(plugin_manager=ctx.meta.get(PLUGIN_MANAGER))
+    workbench: Workbench = ctx.obj
+    return workbench
+
+
+def launch_ui(workbench: Workbench) -> None:
+    """Run the terminal UI over ``workbench`` (needs a terminal)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise WorkbenchError(
+            "The terminal UI needs an interactive terminal. Run a command instead, e.g. "
+            "`workbench search QUERY` (see `workbench --help`).",
+            title="No terminal",
+        )
+    from workbench.tui.app import make_app
+
+    make_app(workbench).run()

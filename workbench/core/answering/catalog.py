@@ -1,0 +1,170 @@
+"""The models service: which chat models exist, which is the default, and their backends.
+
+Discovery reads GGUF headers in several folders (ours, LM Studio's, Ollama's, Hugging
+Face's), so its result is kept until something changes: the remembered state, or a folder
+(to three levels, where those tools put their files) gaining or losing an entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from workbench.config import Settings
+from workbench.core.answering.gguf import read_header
+from workbench.core.answering.models import (
+    BUNDLED_NAME,
+    ModelInfo,
+    ModelState,
+    discover,
+    file_sha256,
+    find,
+    huggingface_roots,
+    lmstudio_roots,
+    ollama_roots,
+)
+from workbench.errors import WorkbenchError
+from workbench.paths import Paths
+
+Signature = tuple[tuple[str, int], ...]
+
+
+class ModelCatalog:
+    """Chat models by name, the default one, and the backends that run them."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        settings: Settings,
+        backends: Mapping[str, Callable[[], Any]],
+        home: Path | None = None,
+    ) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.backend_factories = dict(backends)
+        self._home = home  # None: the user's home, looked up when needed
+        self._backends: dict[str, Any] = {}
+        self._found: tuple[Signature, ModelState, list[ModelInfo]] | None = None
+
+    @property
+    def home(self) -> Path:
+        return self._home or Path.home()
+
+    def _discovered(self) -> tuple[ModelState, list[ModelInfo]]:
+        signature = self._signature()
+        if self._found is None or self._found[0] != signature:
+            state = ModelState.load(self.paths.models_state_file)
+            models = discover(
+                self.paths.models_dir, state.added or [],
+                scan_caches=self.settings.scan_model_caches, home=self.home,
+            )  # fmt: skip
+            self._found = (signature, state, models)
+        return self._found[1], self._found[2]
+
+    def _signature(self) -> Signature:
+        """Modification times of the state file, the added files and the model folders."""
+        roots = [self.paths.models_dir]
+        if self.settings.scan_model_caches:
+            # Ollama adds a blob to its flat blobs/ folder for every new model.
+            roots += lmstudio_roots(self.home) + huggingface_roots(self.home)
+            roots += ollama_roots(self.home)
+        added = (self._found[1].added or []) if self._found else []
+        stamps = [_stamp(self.paths.models_state_file), *(_stamp(Path(p)) for p in added)]
+        for root in roots:
+            stamps += _folder_stamps(root, depth=3)
+        return tuple(stamps)
+
+    def default_name(self) -> str:
+        state, _ = self._discovered()
+        return self.settings.chat_model or state.default or BUNDLED_NAME
+
+    def models(self) -> list[ModelInfo]:
+        """Every chat model Workbench can run, the default one marked."""
+        _, models = self._discovered()
+        default = self.default_name().lower()
+        for model in models:
+            model.default = model.name.lower() == default
+        return models
+
+    def model(self, name: str | None = None) -> ModelInfo:
+        """The model called ``name`` (a model name or a .gguf path), or the default one."""
+        model = find(self.models(), name or self.default_name())
+        if model.error:
+            raise WorkbenchError(
+                f"The model '{model.name}' cannot be used: {model.error}", "Model unusable"
+            )
+        return model
+
+    def use(self, name: str) -> ModelInfo:
+        """Make ``name`` the default chat model (remembered across runs)."""
+        model = self.model(name)
+        state = ModelState.load(self.paths.models_state_file)
+        state.default = model.name
+        state.save(self.paths.models_state_file)
+        model.default = True
+        return model
+
+    def add(self, path: str | os.PathLike[str]) -> ModelInfo:
+        """Register a GGUF file where it is (nothing is copied)."""
+        file = Path(path).expanduser().absolute()
+        if not file.is_file():
+            raise WorkbenchError(
+                f"{file} is not a file. Give the path of a .gguf model file.", "Cannot add model"
+            )
+        read_header(file)  # refuses anything that is not a readable GGUF, with the reason
+        state = ModelState.load(self.paths.models_state_file)
+        if str(file) not in (state.added or []):
+            state.added = [*(state.added or []), str(file)]
+            state.save(self.paths.models_state_file)
+        real = os.path.realpath(file)
+        return next(m for m in self.models() if os.path.realpath(m.path) == real)
+
+    def backend(self, name: str) -> Any:
+        """The backend called ``name``, created once."""
+        if name not in self._backends:
+            if name not in self.backend_factories:
+                raise WorkbenchError(
+                    f"No chat backend named '{name}'. Installed: "
+                    f"{', '.join(sorted(self.backend_factories))}. Install the plugin that "
+                    "provides it, or pick another model.",
+                    title="Unknown backend",
+                )
+            self._backends[name] = self.backend_factories[name]()
+        return self._backends[name]
+
+    def runtimes(self) -> dict[str, dict[str, Any]]:
+        """What each backend says about itself (version, GPU offload, loaded models)."""
+        return {name: self.backend(name).describe() for name in self.backend_factories}
+
+    def load(self, name: str | None = None) -> Any:
+        """The loaded chat model (loaded once per process, then reused)."""
+        model = self.model(name)
+        return self.backend(model.backend).load(model, self.settings)
+
+    def sha256(self, model: ModelInfo) -> str:
+        """The model file's sha256 (cached on disk by path, size and mtime)."""
+        return file_sha256(model.path, self.paths.cache_dir / "model-hashes.json")
+
+
+def _stamp(path: Path) -> tuple[str, int]:
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except OSError:
+        return str(path), 0
+
+
+def _folder_stamps(root: Path, depth: int) -> list[tuple[str, int]]:
+    """``root`` and the folders below it to ``depth`` levels, each with its mtime."""
+    stamps = [_stamp(root)]
+    if depth == 0 or stamps[0][1] == 0:
+        return stamps
+    try:
+        with os.scandir(root) as entries:
+            folders = sorted(e.path for e in entries if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return stamps
+    for folder in folders:
+        stamps += _folder_stamps(Path(folder), depth - 1)
+    return stamps

@@ -1,0 +1,125 @@
+"""The answers service: a question in, a checked answer out, every answer logged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.core.answering.answers import AnswerLog, build_record, new_answer_id
+from workbench.core.answering.catalog import ModelCatalog
+from workbench.core.answering.chat import ChatParams
+from workbench.core.answering.rag import AskProgress, answer_question, retrieve
+from workbench.core.answering.records import AnswerRecord, AnswerSummary
+from workbench.core.index.failures import explaining
+from workbench.core.index.library import Library
+from workbench.errors import WorkbenchError
+
+
+class Answerer:
+    """Answers questions from ``library`` with the models of ``catalog``."""
+
+    def __init__(self, library: Library, catalog: ModelCatalog) -> None:
+        self.library = library
+        self.catalog = catalog
+        self._log: tuple[Any, AnswerLog] | None = None
+        self._window_vectors: dict[str, np.ndarray] = {}  # grounding windows, by text
+
+    @property
+    def db_dir(self) -> Path:
+        return self.library.db_dir
+
+    @property
+    def log(self) -> AnswerLog:
+        """The answer log in the library's current index (a repair replaces the index)."""
+        store = self.library.store
+        if self._log is None or self._log[0] is not store:
+            self._log = (store, AnswerLog(store))
+        return self._log[1]
+
+    @explaining
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        model: str | None = None,
+        on_token: Callable[[str], None] = lambda text: None,
+        on_progress: Callable[[AskProgress], None] = lambda progress: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> AnswerRecord:
+        """Answer ``question`` from the library with checked citations; the answer is logged.
+
+        Declines, without running the model, when nothing retrieved is relevant enough.
+        """
+        started = time.perf_counter()
+        if not question.strip():
+            raise WorkbenchError("The question is empty. Type a question to ask.", "Bad question")
+        store = self.library.store
+        if store.chunk_count() == 0:
+            raise WorkbenchError(
+                "The library is empty, so there is nothing to answer from. Add a folder with "
+                "`workbench add PATH` and run `workbench ingest`.",
+                "Nothing to ask",
+            )
+        settings = self.library.settings
+        chosen = self.catalog.model(model)
+        backend = self.catalog.backend(chosen.backend)
+        k = k or settings.answer_k
+        embedder = self.library.embedder  # loads on first use: counted in setup_ms
+        setup_ms = (time.perf_counter() - started) * 1000
+        index_version = store.version()  # the index this answer is made from
+        on_progress(AskProgress("retrieve"))
+        retrieval = retrieve(
+            store, embedder, question, k=k, rrf_k=settings.rrf_k,
+            vector_cache=self._window_vectors,
+        )  # fmt: skip
+        params = ChatParams(
+            max_tokens=settings.max_answer_tokens, temperature=settings.temperature,
+            seed=settings.seed, repeat_penalty=settings.repeat_penalty,
+        )  # fmt: skip
+        answer = answer_question(
+            question, retrieval, lambda: backend.load(chosen, settings), params, embedder,
+            min_relevance=settings.min_relevance, support_threshold=settings.support_threshold,
+            on_token=on_token, on_progress=on_progress, should_stop=should_stop, started=started,
+        )  # fmt: skip
+        record = build_record(
+            answer,
+            answer_id=new_answer_id(),
+            model=chosen,
+            model_sha256=self.catalog.sha256(chosen) if answer.completion else None,
+            backend=backend.name,
+            index_version=index_version,
+            params=self._params(k, params, backend),
+            total_ms=(time.perf_counter() - started) * 1000,
+            setup_ms=setup_ms,
+        )
+        self.log.add(record)
+        return record
+
+    def _params(self, k: int, params: ChatParams, backend: Any) -> dict[str, Any]:
+        """Everything besides the question and index that decided an answer."""
+        settings = self.library.settings
+        return {
+            "k": k,
+            **params.__dict__,
+            "context_size": settings.context_size,
+            "threads": settings.threads,
+            "gpu_layers": settings.gpu_layers,
+            "min_relevance": settings.min_relevance,
+            "support_threshold": settings.support_threshold,
+            "runtime": backend.describe(),
+        }
+
+    @explaining
+    def recent(self, limit: int | None = 20) -> list[AnswerSummary]:
+        """Logged answers, newest first."""
+        return self.log.recent(limit)
+
+    @explaining
+    def get(self, answer_id: str) -> AnswerRecord:
+        """The full logged record of one answer (an id or a unique prefix of one)."""
+        return self.log.get(answer_id)
