@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static
 
 from workbench.tui.app import make_app
 from workbench.tui.screens.activity import ActivityScreen
 from workbench.tui.screens.dialogs import AddFolderScreen, FirstRunScreen, HelpScreen
-from workbench.tui.screens.library import LibraryScreen
+from workbench.tui.screens.library import FoldersLoaded, LibraryScreen
 from workbench.tui.screens.search import SearchScreen
 from workbench.workbench import Workbench, demo_library
 
@@ -38,6 +39,21 @@ def table_rows(app: Any, selector: str) -> list[list[str]]:
 def static_text(app: Any, selector: str) -> str:
     widget = app.screen.query_one(selector, Static)
     return str(widget.render())
+
+
+class LibraryLoads:
+    """Counts the Library screen's loads (each posts one FoldersLoaded); a ``message_hook``."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[int, Message] = {}
+
+    def __call__(self, message: Message) -> None:
+        if isinstance(message, FoldersLoaded):
+            self.loaded[id(message)] = message  # once, however many pumps it reaches
+
+    @property
+    def count(self) -> int:
+        return len(self.loaded)
 
 
 @pytest.fixture
@@ -82,6 +98,49 @@ async def test_library_follows_the_disk(workbench: Workbench, demo_copy: Path) -
             "the new file indexed and the deleted one gone",
         )
         assert any("fresh.md" in str(line) for line in app.activity)
+
+
+async def test_an_idle_library_is_not_reloaded(workbench: Workbench, demo_copy: Path) -> None:
+    workbench.add_folder(demo_copy)
+    workbench.ingest()
+    loads = LibraryLoads()
+    app = make_app(workbench)
+    async with app.run_test(size=SIZE, message_hook=loads) as pilot:
+        await until(
+            pilot,
+            lambda: (
+                any("Caught up" in str(line) for line in app.activity)
+                and len(table_rows(app, "#files")) == 8
+            ),
+            "the watcher caught up and the files listed",
+        )
+        settled = loads.count
+        await pilot.pause(1.0)  # idle: the watcher runs, nothing changes on disk
+        assert loads.count - settled == 0, "an unchanged library was loaded again"
+
+
+async def test_picking_a_folder_loads_it_once(
+    workbench: Workbench, demo_copy: Path, library: Path
+) -> None:
+    workbench.add_folder(demo_copy)
+    workbench.add_folder(library)
+    workbench.ingest()
+    loads = LibraryLoads()
+    app = make_app(workbench, watch=False)
+    async with app.run_test(size=SIZE, message_hook=loads) as pilot:
+        await until(pilot, lambda: len(table_rows(app, "#folders")) == 2, "both folders listed")
+        screen = app.screen
+        assert isinstance(screen, LibraryScreen)
+        other = next(row[0] for row in table_rows(app, "#folders") if row[0] != screen.selected)
+        screen.query_one("#folders", DataTable).focus()
+        before = loads.count
+        await pilot.press("down")  # refilling the tables must not count as picking again
+        await until(
+            pilot, lambda: f"Files in {other} (" in static_text(app, "#files-title"), "its files"
+        )
+        await pilot.pause(1.0)
+        assert loads.count - before == 1
+        assert screen.selected == other
 
 
 async def test_search_shows_hits_and_preview_in_context(

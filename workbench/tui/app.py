@@ -270,7 +270,8 @@ class WorkbenchApp(App[None]):
         for line in change_lines(changes, CHANGES_LOGGED):
             self.log_activity(f"   {escape(line)}")
         self.sync_text = self._idle_text()
-        self.refresh_library()
+        if changes:  # a sync that changed nothing (the usual start-up) leaves the views be
+            self.refresh_library()
 
     def _idle_text(self) -> str:
         return "Watching for changes." if self.watching else "Ready."

@@ -47,7 +47,11 @@ class WorkFailed(Message):
         self.message = message
 
 
-class LibraryChanged(Message):
-    """Folders were added or removed, or files indexed: views showing them refresh."""
+class LibraryChanged(Message, bubble=False):
+    """Folders were added or removed, or files indexed: views showing them refresh.
 
-    bubble = False  # the app forwards it to the screen on view; it must not come back
+    The app forwards it to the screen on view, so it must not bubble back to the app (that
+    would be an endless forward-reload loop). Textual's ``Message.__init_subclass__`` sets
+    ``bubble`` from its keyword, so it is given there: a ``bubble = False`` in the class
+    body is overwritten by the keyword's default, True.
+    """

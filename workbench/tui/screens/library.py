@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 STATUS_STYLE = {"indexed": "green", "pending": "yellow", "failed": "red", "skipped": "magenta"}
 
 
-class FoldersLoaded(Message):
+class FoldersLoaded(Message, bubble=False):
+    """The load worker read the folders and the selected folder's files."""
+
     def __init__(
         self, folders: list[FolderSummary], files: list[FileState], selected: str | None
     ) -> None:
@@ -44,6 +46,7 @@ class LibraryScreen(Screen[None]):
         super().__init__()
         self.selected: str | None = None
         self.folder_rows: list[FolderSummary] = []
+        self.shown: FoldersLoaded | None = None  # what the tables hold now
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,9 +64,9 @@ class LibraryScreen(Screen[None]):
         self.query_one("#files", DataTable).add_columns(
             "status", "kind", "file", "chunks", "reason"
         )
-        self.load()
 
     def on_screen_resume(self) -> None:
+        """Load on first showing and on coming back (changes made meanwhile were not shown)."""
         self.load()
 
     @on(LibraryChanged)
@@ -81,11 +84,26 @@ class LibraryScreen(Screen[None]):
 
     @on(FoldersLoaded)
     def show(self, message: FoldersLoaded) -> None:
+        """Fill the tables, unless they already show exactly this."""
+        if self.shown is not None and _same(self.shown, message):
+            return
+        self.shown = message
         self.folder_rows = message.folders
         self.selected = message.selected
+        # Refilling moves the folders' cursor; those highlights are not the person picking
+        # a folder, and reacting to them would load again, refill again, and so on forever.
+        with self.prevent(DataTable.RowHighlighted):
+            self._fill_folders(message.folders)
+            self._fill_files(message.files)
+        title = (
+            f"Files in {self.selected}" if self.selected else "No folders yet: press a to add one"
+        )
+        self.query_one("#files-title", Static).update(f"{title} ({len(message.files)})")
+
+    def _fill_folders(self, rows: list[FolderSummary]) -> None:
         folders = self.query_one("#folders", DataTable)
         folders.clear()
-        for folder in message.folders:
+        for folder in rows:
             state = "[green]watching[/]" if folder.exists else "[red]missing[/]"
             folders.add_row(
                 folder.path,
@@ -96,12 +114,12 @@ class LibraryScreen(Screen[None]):
                 key=folder.path,
             )
         if self.selected:
-            folders.move_cursor(
-                row=[r.path for r in message.folders].index(self.selected), animate=False
-            )
+            folders.move_cursor(row=[r.path for r in rows].index(self.selected), animate=False)
+
+    def _fill_files(self, rows: list[FileState]) -> None:
         files = self.query_one("#files", DataTable)
         files.clear()
-        for file in message.files:
+        for file in rows:
             style = STATUS_STYLE.get(file.status, "")
             relative = os.path.relpath(file.path, self.selected) if self.selected else file.path
             files.add_row(
@@ -111,10 +129,6 @@ class LibraryScreen(Screen[None]):
                 str(file.chunks or ""),
                 file.reason,
             )
-        title = (
-            f"Files in {self.selected}" if self.selected else "No folders yet: press a to add one"
-        )
-        self.query_one("#files-title", Static).update(f"{title} ({len(message.files)})")
 
     @on(DataTable.RowSelected, "#folders")
     @on(DataTable.RowHighlighted, "#folders")
@@ -127,3 +141,12 @@ class LibraryScreen(Screen[None]):
     def action_remove_folder(self) -> None:
         if self.selected:
             self.app.remove_folder(self.selected)  # type: ignore[attr-defined]
+
+
+def _same(shown: FoldersLoaded, loaded: FoldersLoaded) -> bool:
+    """Whether ``loaded`` holds what ``shown`` put in the tables (records compare by value)."""
+    return (shown.folders, shown.files, shown.selected) == (
+        loaded.folders,
+        loaded.files,
+        loaded.selected,
+    )
