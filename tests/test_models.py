@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.cli.app import build_cli
-from workbench.core.answering.gguf import format_params, read_header
+from workbench.core.answering.gguf import format_params, read_header, read_header_parts
 from workbench.core.answering.models import BUNDLED_NAME, bundled_model_path, file_sha256
+from workbench.core.answering.packaged import PACKAGED_MODELS, installed_parts
 from workbench.errors import WorkbenchError
 
 runner = CliRunner()
@@ -81,6 +82,23 @@ def test_header_of_a_written_gguf_and_bad_files(tmp_path: Path) -> None:
         read_header(truncated)
 
 
+def test_header_read_across_parts(tmp_path: Path) -> None:
+    whole = write_gguf(tmp_path / "whole.gguf", shapes=((4, 5), (3,), (7, 7)))
+    data = whole.read_bytes()
+    cuts = [0, 30, 31, 200, len(data)]  # part 2 is one byte; the header spans parts 1-4
+    parts = []
+    for n, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False), 1):
+        parts.append(tmp_path / f"part{n:02d}.bin")
+        parts[-1].write_bytes(data[start:end])
+    expected = read_header(whole)
+    assert read_header_parts(parts) == expected
+    assert read_header_parts(parts, first_read=16) == expected  # grows as the header needs
+    with pytest.raises(WorkbenchError, match="damaged or truncated"):
+        read_header_parts(parts[:2], first_read=16)
+    with pytest.raises(WorkbenchError, match="does not start a GGUF"):
+        read_header_parts(parts[1:])
+
+
 def fake_caches(home: Path) -> dict[str, Path]:
     """GGUFs where LM Studio, Ollama and Hugging Face keep them."""
     lmstudio = write_gguf(home / ".lmstudio/models/bartowski/Phi/Phi-3.5-mini-Q4_K_M.gguf")
@@ -113,10 +131,12 @@ def test_models_list_finds_every_source(
     result = run(workbench, "models", "list", "--json")
     assert result.exit_code == 0, result.output
     models = {m["name"]: m for m in json.loads(result.stdout)["models"]}
+    packaged = {spec.name for spec in PACKAGED_MODELS if any(installed_parts(spec))}
     assert set(models) == {
         BUNDLED_NAME, "mistral-7b-q8_0", "Phi-3.5-mini-Q4_K_M", "gemma3:1b",
-        "qwen2.5-0.5b-instruct-q4_k_m",
+        "qwen2.5-0.5b-instruct-q4_k_m", *packaged,
     }  # fmt: skip
+    assert "qwen2.5-coder-0.5b-instruct" in packaged  # the dev group installs its parts
     bundled = models[BUNDLED_NAME]
     assert set(bundled) >= {"name", "path", "arch", "params", "quant", "context", "size", "default"}
     assert bundled["default"] is True and bundled["quant"] == "Q4_1"

@@ -1,8 +1,9 @@
 """The models service: which chat models exist, which is the default, and their backends.
 
 Discovery reads GGUF headers in several folders (ours, LM Studio's, Ollama's, Hugging
-Face's), so its result is kept until something changes: the remembered state, or a folder
-(to three levels, where those tools put their files) gaining or losing an entry.
+Face's) and in installed model packages, so its result is kept until something changes: the
+remembered state, a folder (to three levels, where those tools put their files) gaining or
+losing an entry, or a model package part installed or removed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings
+from workbench.core.answering import packaged
 from workbench.core.answering.gguf import read_header
 from workbench.core.answering.models import (
     BUNDLED_NAME,
@@ -59,12 +61,14 @@ class ModelCatalog:
             models = discover(
                 self.paths.models_dir, state.added or [],
                 scan_caches=self.settings.scan_model_caches, home=self.home,
+                packaged=packaged.describe_installed(self.paths.models_dir),
             )  # fmt: skip
             self._found = (signature, state, models)
         return self._found[1], self._found[2]
 
     def _signature(self) -> Signature:
-        """Modification times of the state file, the added files and the model folders."""
+        """Modification times of the state file, the added files, the model folders and the
+        installed model package parts."""
         roots = [self.paths.models_dir]
         if self.settings.scan_model_caches:
             # Ollama adds a blob to its flat blobs/ folder for every new model.
@@ -72,6 +76,7 @@ class ModelCatalog:
             roots += ollama_roots(self.home)
         added = (self._found[1].added or []) if self._found else []
         stamps = [_stamp(self.paths.models_state_file), *(_stamp(Path(p)) for p in added)]
+        stamps += packaged.part_stamps()
         for root in roots:
             stamps += _folder_stamps(root, depth=3)
         return tuple(stamps)
@@ -89,7 +94,13 @@ class ModelCatalog:
         return models
 
     def model(self, name: str | None = None) -> ModelInfo:
-        """The model called ``name`` (a model name or a .gguf path), or the default one."""
+        """The model called ``name`` (a model name or a .gguf path), or the default one, ready
+        to load: a model installed as package parts is joined into the models folder on first
+        use (once; later runs reuse the file)."""
+        model = self._usable(name)
+        return packaged.ready(model, self.paths.models_dir, self._hashes_file)
+
+    def _usable(self, name: str | None) -> ModelInfo:
         model = find(self.models(), name or self.default_name())
         if model.error:
             raise WorkbenchError(
@@ -97,9 +108,13 @@ class ModelCatalog:
             )
         return model
 
+    @property
+    def _hashes_file(self) -> Path:
+        return self.paths.cache_dir / "model-hashes.json"
+
     def use(self, name: str) -> ModelInfo:
-        """Make ``name`` the default chat model (remembered across runs)."""
-        model = self.model(name)
+        """Make ``name`` the default chat model (remembered across runs; not joined yet)."""
+        model = self._usable(name)
         state = ModelState.load(self.paths.models_state_file)
         state.default = model.name
         state.save(self.paths.models_state_file)
@@ -145,7 +160,7 @@ class ModelCatalog:
 
     def sha256(self, model: ModelInfo) -> str:
         """The model file's sha256 (cached on disk by path, size and mtime)."""
-        return file_sha256(model.path, self.paths.cache_dir / "model-hashes.json")
+        return file_sha256(model.path, self._hashes_file)
 
 
 def _stamp(path: Path) -> tuple[str, int]:

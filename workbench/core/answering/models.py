@@ -1,5 +1,6 @@
-"""The chat model registry: the bundled model, the models folder, added files, and the GGUFs
-already on the machine in LM Studio, Ollama and Hugging Face caches (found, never copied).
+"""The chat model registry: the bundled model, models installed as packages (see
+``packaged.py``), the models folder, added files, and the GGUFs already on the machine in LM
+Studio, Ollama and Hugging Face caches (found, never copied).
 
 Everything shown comes from the GGUF header (see ``gguf.py``); no model is loaded to list it.
 The default model and the added paths live in a small JSON state file under the data dir.
@@ -32,7 +33,7 @@ class ModelInfo:
 
     name: str
     path: str
-    source: str  # bundled, models-dir, added, lmstudio, ollama, huggingface
+    source: str  # bundled, package, models-dir, added, lmstudio, ollama, huggingface
     backend: str = LLAMA_CPP
     arch: str = ""
     params: int = 0
@@ -131,16 +132,25 @@ def describe(path: Path, name: str, source: str) -> ModelInfo:
 
 
 def discover(
-    models_dir: Path, added: list[str], *, scan_caches: bool = True, home: Path | None = None
+    models_dir: Path,
+    added: list[str],
+    *,
+    scan_caches: bool = True,
+    home: Path | None = None,
+    packaged: list[ModelInfo] | None = None,
 ) -> list[ModelInfo]:
-    """Every model in registry order; names are unique (a clash gets ``@source``)."""
-    candidates: list[tuple[str, Path, str]] = []
-    missing: list[ModelInfo] = []
+    """Every model in registry order; names are unique (a clash gets ``@source``).
+
+    ``packaged`` rows (already described) come right after the bundled model; a file they
+    point at (a joined model in the models folder) is not listed a second time.
+    """
+    models: list[ModelInfo] = []
     try:
-        candidates.append((BUNDLED_NAME, bundled_model_path(), "bundled"))
+        models.append(describe(bundled_model_path(), BUNDLED_NAME, "bundled"))
     except WorkbenchError as exc:  # listed with its reason; the other models still work
-        missing.append(ModelInfo(BUNDLED_NAME, "", "bundled", error=str(exc)))
-    candidates += [(_stem(p), p, "models-dir") for p in _gguf_files(models_dir)]
+        models.append(ModelInfo(BUNDLED_NAME, "", "bundled", error=str(exc)))
+    models += packaged or []
+    candidates = [(_stem(p), p, "models-dir") for p in _gguf_files(models_dir)]
     candidates += [(_stem(Path(p)), Path(p), "added") for p in added]
     if scan_caches:
         home = home or Path.home()
@@ -150,9 +160,8 @@ def discover(
             candidates += [(name, p, "ollama") for name, p in ollama_models(root)]
         for root in huggingface_roots(home):
             candidates += [(_stem(p), p, "huggingface") for p in _huggingface_files(root)]
-    models: list[ModelInfo] = missing
-    names: set[str] = {m.name for m in missing}
-    seen: set[str] = set()
+    names = {m.name.lower() for m in models}
+    seen = {os.path.realpath(m.path) for m in models if m.path}
     for name, path, source in candidates:
         real = os.path.realpath(path)
         if real in seen:
@@ -266,14 +275,8 @@ def file_sha256(path: str | Path, cache_file: Path | None = None) -> str:
     named = _SHA256.search(real.name)
     if named:
         return named.group(1)
-    info = real.stat()
-    key = f"{real}|{info.st_size}|{info.st_mtime_ns}"
-    cache: dict[str, str] = {}
-    if cache_file is not None and cache_file.exists():
-        try:
-            cache = json.loads(cache_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cache = {}  # a damaged cache is rebuilt, it only saves time
+    key = _hash_key(real)
+    cache = _load_hashes(cache_file)
     if key in cache:
         return cache[key]
     digest = hashlib.sha256()
@@ -281,9 +284,36 @@ def file_sha256(path: str | Path, cache_file: Path | None = None) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     cache[key] = digest.hexdigest()
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-        os.replace(temporary, cache_file)
+    _save_hashes(cache, cache_file)
     return cache[key]
+
+
+def remember_sha256(path: str | Path, sha256: str, cache_file: Path) -> None:
+    """Record the sha256 of a file just written and hashed (a joined model), so that
+    ``file_sha256`` does not read it again while its size and mtime stay the same."""
+    cache = _load_hashes(cache_file)
+    cache[_hash_key(Path(os.path.realpath(path)))] = sha256
+    _save_hashes(cache, cache_file)
+
+
+def _hash_key(real: Path) -> str:
+    info = real.stat()
+    return f"{real}|{info.st_size}|{info.st_mtime_ns}"
+
+
+def _load_hashes(cache_file: Path | None) -> dict[str, str]:
+    if cache_file is None or not cache_file.exists():
+        return {}
+    try:
+        return dict(json.loads(cache_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return {}  # a damaged cache is rebuilt, it only saves time
+
+
+def _save_hashes(cache: dict[str, str], cache_file: Path | None) -> None:
+    if cache_file is None:
+        return
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache_file.with_suffix(f".{os.getpid()}.tmp")  # processes may write at once
+    temporary.write_text(json.dumps(cache, indent=1), encoding="utf-8")
+    os.replace(temporary, cache_file)
