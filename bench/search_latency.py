@@ -13,7 +13,7 @@ import time
 
 from _common import SCIFACT, summary
 
-from workbench.core.evaluation import load_beir
+from workbench.core.evaluation.retrieval import load_beir
 from workbench.core.index.search import search
 from workbench.core.index.store import Store
 from workbench.workbench import Workbench
@@ -21,7 +21,7 @@ from workbench.workbench import Workbench
 
 def main() -> None:
     workbench = Workbench()
-    result = workbench.eval_retrieval(SCIFACT, limit=1)  # builds or reuses the index
+    result = workbench.evaluator.retrieval(SCIFACT, limit=1)  # builds or reuses the index
     home = result["index"]["path"]
     store = Store(__import__("pathlib").Path(home) / "index.lancedb", workbench.embedder.dim)
     _, queries, _ = load_beir(SCIFACT, "test")

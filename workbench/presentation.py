@@ -17,6 +17,7 @@ from workbench.crash import unexpected_message
 
 if TYPE_CHECKING:
     from workbench.core.answering.records import AnswerRecord, Citation
+    from workbench.core.evaluation.records import AnswerEval
     from workbench.core.index.search import SearchResult
     from workbench.core.index.sync import SyncReport
 
@@ -25,6 +26,7 @@ __all__ = [
     "STATUSES",
     "AnswerPiece",
     "NumberedLine",
+    "answer_eval_rows",
     "answer_pieces",
     "change_lines",
     "cited_passage",
@@ -206,3 +208,34 @@ def coverage_rows(by_kind: Mapping[str, Mapping[str, int]]) -> list[list[str]]:
         [kind, *(str(counts.get(status) or "-") for status in STATUSES)]
         for kind, counts in by_kind.items()
     ]
+
+
+# -- evaluations ----------------------------------------------------------------------------------
+def answer_eval_rows(result: AnswerEval) -> list[tuple[str, str]]:
+    """`workbench eval answers` as (label, value) rows; '-' where nothing was measured."""
+    sample = f"{result.questions}: {result.answerable} answerable, {result.unanswerable} not"
+    if result.stopped:
+        sample += " (stopped early)"
+    return [
+        ("Questions", sample),
+        ("Model", result.model),
+        ("Exact match", _share(result.em, percent=False)),
+        ("F1", _share(result.f1, percent=False)),
+        ("Contains gold (answerable)", _share(result.contains)),
+        ("Declined (answerable)", _share(result.answerable_declined)),
+        ("Declined (unanswerable)", _share(result.unanswerable_declined)),
+        ("Groundedness (answerable)", _share(result.groundedness_answerable, percent=False)),
+        ("Groundedness (unanswerable)", _share(result.groundedness_unanswerable, percent=False)),
+        ("First token p50", _seconds(result.first_token_ms_p50)),
+        ("Total p50", _seconds(result.total_ms_p50)),
+    ]
+
+
+def _share(value: float | None, *, percent: bool = True) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0%}" if percent else f"{value:.3f}"
+
+
+def _seconds(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.2f} s"

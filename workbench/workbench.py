@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.config import Settings
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from workbench.core.answering.rag import AskProgress
     from workbench.core.answering.records import AnswerRecord, AnswerSummary
     from workbench.core.answering.service import Answerer
+    from workbench.core.evaluation import Evaluator
     from workbench.core.extraction.registry import ExtractorRegistry
     from workbench.core.index import records
     from workbench.core.index.library import Library
@@ -96,6 +96,15 @@ class Workbench:
         from workbench.core.answering.service import Answerer
 
         return Answerer(self.library, self.catalog)
+
+    @functools.cached_property
+    def evaluator(self) -> Evaluator:
+        """Benchmarks (`workbench eval`), each on an index of its own under the cache dir."""
+        from workbench.core.evaluation import Evaluator
+
+        return Evaluator(
+            self.paths.cache_dir / "eval", self.registry, self.embedder, self.settings, self.catalog
+        )
 
     def plugin_list(self) -> list[dict[str, Any]]:
         """Loaded plugins, how each was loaded and the hooks it implements."""
@@ -182,23 +191,6 @@ class Workbench:
     ) -> records.RepairResult:
         """Rebuild the index from the library's folders; the damaged one is moved aside."""
         return self.library.repair(on_progress=on_progress, should_stop=should_stop)
-
-    def eval_retrieval(
-        self,
-        dataset_dir: str | Path,
-        *,
-        split: str = "test",
-        mode: str = "hybrid",
-        limit: int | None = None,
-        on_progress: Callable[[str], None] = lambda message: None,
-    ) -> dict[str, Any]:
-        """Index a BEIR dataset into an index of its own and score every search mode."""
-        from workbench.core.evaluation import run_retrieval_eval
-
-        return run_retrieval_eval(
-            self.paths.cache_dir / "eval", self.registry, self.embedder, self.settings,
-            dataset_dir, split=split, mode=mode, limit=limit, on_progress=on_progress,
-        )  # fmt: skip
 
     def models(self) -> list[ModelInfo]:
         """Every chat model Workbench can run, the default one marked."""
