@@ -32,6 +32,15 @@ class Settings:
     embed_batch_size: int = 8
     """How many chunks go through the embedder at once."""
 
+    embed_threads: int = 0
+    """CPU threads a sync embeds with; 0 means one per core, up to 4. Never more than the
+    cores."""
+
+    sync_max_pause_s: float = 30.0
+    """A sync pauses while an answer or a search runs (in this process, or another using the
+    same library), at most this long in a row before it goes on with fewer threads; 0 never
+    pauses."""
+
     ignore: list[str] = field(default_factory=list)
     """Extra glob patterns to ignore, on top of .git, node_modules, virtualenvs and temp files."""
 
@@ -77,7 +86,8 @@ class Settings:
     with `workbench models use`, else the bundled SmolLM2-135M-Instruct."""
 
     threads: int = 0
-    """CPU threads for the chat model; 0 means one per core."""
+    """CPU threads for the chat model; 0 means one per core. Never more than the cores, and
+    fewer while a sync that could not pause embeds."""
 
     context_size: int = 4096
     """Context window in tokens given to the chat model (capped at what the model was trained
@@ -173,9 +183,15 @@ class Settings:
                 "ocr_engine",
                 f'ocr_engine must be "auto", "rapidocr" or "tesseract", not {self.ocr_engine!r}.',
             )
-        for name in ("watch_debounce_s", "watch_max_wait_s"):
+        for name in ("watch_debounce_s", "watch_max_wait_s", "sync_max_pause_s"):
             if getattr(self, name) < 0:
                 raise SettingError(name, f"{name} must be 0 or more seconds.")
+        if self.embed_threads < 0:
+            raise SettingError(
+                "embed_threads",
+                f"embed_threads must be 0 (one per core, up to 4) or more, not "
+                f"{self.embed_threads}.",
+            )
         self.validate_chat()
 
     def validate_chat(self) -> None:

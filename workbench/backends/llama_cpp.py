@@ -6,6 +6,10 @@ Generation drives ``Llama.eval`` and ``Llama.generate`` directly, so the per-tok
 Python is a sample, a detokenize and the ``on_token`` call, and the prompt's timing is
 measured apart from the first token's. A prompt prefix already in the KV cache (the system
 prompt of the previous request) is not evaluated again.
+
+A chat call is foreground work (``core/foreground``): a sync in this process parks at its next
+yield point, and the model runs on the cores background work leaves free, checked per token,
+so its threads and the embedder's never outnumber the cores.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.core.answering.chat import ChatParams, Completion
+from workbench.core.foreground import chat_threads, foreground, free_threads, settle
 from workbench.errors import WorkbenchError
 
 NAME = "llama-cpp"
@@ -46,7 +51,8 @@ def resolve_gpu_layers(setting: int | str) -> int:
 
 
 def resolve_threads(setting: int) -> int:
-    return setting if setting > 0 else max(1, os.cpu_count() or 1)
+    """Most threads the chat model may use: ``setting`` (0: one per core), at most the cores."""
+    return chat_threads(setting)
 
 
 class LlamaCppBackend:
@@ -146,9 +152,21 @@ class LlamaCppModel:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _formatter: Any = field(default=None, repr=False)
     context_size: int = field(init=False)  # fixed at load: a plain attribute, as ChatModel says
+    threads_now: int = field(init=False)  # what llama.cpp runs on now, at most ``threads``
 
     def __post_init__(self) -> None:
         self.context_size = int(self.llm.n_ctx())
+        self.threads_now = self.threads
+
+    def _fit_threads(self) -> None:
+        """Run on the cores background work leaves free (all of ``threads`` while a sync is
+        parked); cheap enough to check before every token."""
+        wanted = free_threads(self.threads)
+        if wanted != self.threads_now:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self.llm.ctx, wanted, wanted)
+            self.threads_now = wanted
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -203,7 +221,9 @@ class LlamaCppModel:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Completion:
         started = time.perf_counter()
-        with self._lock:
+        with self._lock, foreground("chat"):
+            settle()  # a sync mid-batch reaches its yield point (bounded), then parks
+            self._fit_threads()
             tokens, stops = self._render(messages)
             room = self.context_size - len(tokens)
             if room < 1:
@@ -268,6 +288,7 @@ class LlamaCppModel:
                                  min_p=0.05, repeat_penalty=params.repeat_penalty)  # fmt: skip
         with contextlib.closing(generator):
             for token in generator:
+                self._fit_threads()
                 last_at = time.perf_counter()
                 first_at = first_at or last_at
                 if llama_cpp.llama_vocab_is_eog(vocab, token):

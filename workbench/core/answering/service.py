@@ -14,6 +14,7 @@ from workbench.core.answering.catalog import ModelCatalog
 from workbench.core.answering.chat import ChatParams
 from workbench.core.answering.rag import AskProgress, answer_question, retrieve
 from workbench.core.answering.records import AnswerRecord, AnswerSummary
+from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
 from workbench.core.index.library import Library
 from workbench.errors import WorkbenchError
@@ -53,8 +54,25 @@ class Answerer:
     ) -> AnswerRecord:
         """Answer ``question`` from the library with checked citations; the answer is logged.
 
-        Declines, without running the model, when nothing retrieved is relevant enough.
+        Declines, without running the model, when nothing retrieved is relevant enough. Runs
+        as foreground work: syncs (here and in `workbench watch`) pause until it is done.
         """
+        with foreground("ask", signal_file(self.library.lock_file)):
+            return self._answer(
+                question, k=k, model=model, on_token=on_token, on_progress=on_progress,
+                should_stop=should_stop,
+            )  # fmt: skip
+
+    def _answer(
+        self,
+        question: str,
+        *,
+        k: int | None,
+        model: str | None,
+        on_token: Callable[[str], None],
+        on_progress: Callable[[AskProgress], None],
+        should_stop: Callable[[], bool],
+    ) -> AnswerRecord:
         started = time.perf_counter()
         if not question.strip():
             raise WorkbenchError("The question is empty. Type a question to ask.", "Bad question")

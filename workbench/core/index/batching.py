@@ -3,18 +3,26 @@
 A batch collects files the sync has prepared (extracted and chunked). Their chunks are
 embedded in groups as they arrive, reusing vectors from the store's cache by text hash, and
 the batch is written in crash-safe order: the files' chunks first, then their ``files`` rows
-(the commit marker, see ``store``).
+(the commit marker, see ``store``). Inside ``yielding`` the writer pauses between embedding
+batches (and the sync between files, through ``pause``) while an answer or a search runs
+(``core/foreground``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from workbench.config import Settings
+from workbench.core.foreground import Background, embed_threads, signal_file
 from workbench.core.index.chunking import Chunk, text_hash
 from workbench.core.index.store import FileRecord, Store
 
@@ -75,6 +83,32 @@ class BatchWriter:
         self.settings = settings
         self._cached_keys: set[str] | None = None
         self._embed_rate = 0.0  # chunks per second, measured on this process's embed calls
+        self._background: Background | None = None
+        self._should_stop: Callable[[], bool] = lambda: False
+        self._takes_threads = _takes_threads(embedder)
+
+    @contextlib.contextmanager
+    def yielding(self, should_stop: Callable[[], bool]) -> Iterator[Background | None]:
+        """For the block, ``pause`` and embedding yield to answers and searches (in other
+        processes on this library too); a ``sync_max_pause_s`` of 0 turns that off."""
+        limit = self.settings.sync_max_pause_s
+        if limit <= 0:
+            yield None
+            return
+        threads = embed_threads(self.settings.embed_threads)
+        with Background(
+            threads=threads, max_pause_s=limit, signal=signal_file(self.store.lock_file)
+        ) as background:
+            self._background, self._should_stop = background, should_stop
+            try:
+                yield background
+            finally:
+                self._background, self._should_stop = None, lambda: False
+
+    def pause(self) -> None:
+        """A yield point: parks while foreground work runs (see ``yielding``)."""
+        if self._background is not None:
+            self._background.wait_for_turn(self._should_stop)
 
     def embed_group(self) -> int:
         """How many chunks to embed at once: about EMBED_GROUP_S of work."""
@@ -159,10 +193,53 @@ class BatchWriter:
 
     def _embed_texts(self, hashes: list[str], by_hash: dict[str, str]) -> dict[str, Any]:
         """Embed the texts of ``hashes``, updating the measured embedding speed."""
-        began = time.perf_counter()
-        embedded = self.embedder.embed(
-            [by_hash[h] for h in hashes], batch_size=self.settings.embed_batch_size
-        )
-        rate = len(hashes) / max(time.perf_counter() - began, 1e-6)
+        texts = [by_hash[h] for h in hashes]
+        if self._background is None:
+            began = time.perf_counter()
+            embedded = self._embed(texts)
+            seconds = time.perf_counter() - began
+        else:
+            embedded, seconds = self._embed_yielding(texts)
+        rate = len(hashes) / max(seconds, 1e-6)
         self._embed_rate = rate if not self._embed_rate else 0.5 * (self._embed_rate + rate)
         return dict(zip(hashes, embedded.tolist(), strict=True))
+
+    def _embed_yielding(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        """Embed one batch at a time with a yield point before each; returns the vectors and
+        the seconds spent embedding (pauses left out, so the measured speed stays true).
+
+        Texts of similar length go together, as the embedder itself would order them.
+        """
+        size = self.settings.embed_batch_size
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        seconds = 0.0
+        for start in range(0, len(order), size):
+            self.pause()
+            index = order[start : start + size]
+            began = time.perf_counter()
+            out[index] = self._embed([texts[i] for i in index])
+            seconds += time.perf_counter() - began
+        return out, seconds
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Embed on the sync's own session and threads while yielding (or when embed_threads
+        is set); otherwise on the embedder's default session, as searches do."""
+        size = self.settings.embed_batch_size
+        threads = embed_threads(self.settings.embed_threads) if self.settings.embed_threads else 0
+        if self._background is not None:
+            threads = self._background.threads
+        options = {"threads": threads} if threads and self._takes_threads else {}
+        if self._background is None:
+            return np.asarray(self.embedder.embed(texts, batch_size=size, **options))
+        return self._background.run(
+            lambda: np.asarray(self.embedder.embed(texts, batch_size=size, **options))
+        )
+
+
+def _takes_threads(embedder: Any) -> bool:
+    """Whether ``embedder.embed`` takes a ``threads`` count (the built-in MiniLM does)."""
+    try:
+        return "threads" in inspect.signature(embedder.embed).parameters
+    except (TypeError, ValueError):  # a builtin or C method without a signature
+        return False

@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.config import Settings
 from workbench.core.extraction.registry import ExtractorRegistry
+from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
 from workbench.core.index.records import (
     DoctorReport,
@@ -246,10 +247,12 @@ class Library:
         path_glob: str | None = None,
         candidates: int | None = None,
     ) -> list[SearchResult]:
-        return search(
-            self.store, self.embedder, query, k=k or self.settings.search_k, mode=mode,
-            kind=kind, path_glob=path_glob, rrf_k=self.settings.rrf_k, candidates=candidates,
-        )  # fmt: skip
+        with foreground("search", signal_file(self.lock_file)):  # syncs pause meanwhile
+            return search(
+                self.store, self.embedder, query, k=k or self.settings.search_k, mode=mode,
+                kind=kind, path_glob=path_glob, rrf_k=self.settings.rrf_k,
+                candidates=candidates,
+            )  # fmt: skip
 
 
 def _checked_folder(folder: Path) -> str:

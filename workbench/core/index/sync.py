@@ -139,11 +139,13 @@ class Syncer:
             target_set = set(targets)
             gone = {p: r for p, r in records.items() if p not in seen and in_scope(p, target_set)}
             todo = self._changed(seen, records, report)
-            self._index(todo, records, gone, report, on_progress, should_stop, began)
-            self._purge_gone(gone, report)
-            if report.changes:
-                on_progress(SyncProgress("finish", len(todo), len(todo)))
-                self.store.refresh_indexes(force=optimize)
+            with self.writer.yielding(should_stop):  # answers and searches go first
+                self._index(todo, records, gone, report, on_progress, should_stop, began)
+                self._purge_gone(gone, report)
+                if report.changes:
+                    on_progress(SyncProgress("finish", len(todo), len(todo)))
+                    self.writer.pause()
+                    self.store.refresh_indexes(force=optimize)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -241,6 +243,7 @@ class Syncer:
         batch = Batch()
         flushed_at = started
         for done, entry in enumerate(todo):
+            self.writer.pause()
             if should_stop():
                 report.interrupted = True
                 break
