@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from workbench.config import Settings
+from workbench.core.answering.models import BUNDLED_NAME
 from workbench.paths import resolve_paths
 from workbench.workbench import Workbench
 
@@ -18,6 +19,9 @@ def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     for name in ("WORKBENCH_PLUGINS_DIR", "WORKBENCH_MAX_FILE_MB", "WORKBENCH_IGNORE"):
         monkeypatch.delenv(name, raising=False)
+    # Tests answer with the bundled model (135M: fast) unless they choose another; the default
+    # (the best installed packaged model) has tests of its own.
+    monkeypatch.setenv("WORKBENCH_CHAT_MODEL", BUNDLED_NAME)
     return home
 
 
@@ -33,6 +37,7 @@ def make_workbench(workbench_home: Path, embedder: Any) -> Any:
     """Build a Workbench on the test's home that shares the session's real embedder."""
 
     def make(**settings: Any) -> Workbench:
+        settings.setdefault("chat_model", BUNDLED_NAME)  # small and fast, unless a test asks
         workbench = Workbench(resolve_paths(workbench_home), Settings(**settings))
         workbench.__dict__["embedder"] = embedder
         return workbench

@@ -61,7 +61,8 @@ def library_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def asker(tmp_path_factory: pytest.TempPathFactory, library_root: Path, embedder: Any) -> Any:
     home = tmp_path_factory.mktemp("askhome")
     workbench = Workbench(
-        resolve_paths(home), Settings(scan_model_caches=False, max_answer_tokens=48)
+        resolve_paths(home),
+        Settings(scan_model_caches=False, max_answer_tokens=48, chat_model=BUNDLED_NAME),
     )
     workbench.__dict__["embedder"] = embedder
     workbench.add_folder(library_root)
@@ -180,7 +181,13 @@ def test_sources_are_packed_into_a_small_window(
     long_file.write_text(
         "# Pump manual\n\n" + "\n\n".join(f"## Part {i}\n\n{paragraph}" for i in range(8))
     )
-    settings = Settings(scan_model_caches=False, context_size=512, max_answer_tokens=32)
+    settings = Settings(
+        scan_model_caches=False,
+        context_size=512,
+        max_answer_tokens=32,
+        evidence_tokens=0,
+        chat_model=BUNDLED_NAME,
+    )
     workbench = Workbench(resolve_paths(tmp_path / "small"), settings)
     workbench.__dict__["embedder"] = embedder
     workbench.add_folder(long_file.parent)

@@ -152,7 +152,11 @@ def test_models_list_finds_every_source(
     assert "gemma3:1b" in table.stdout and "135M" in table.stdout
 
 
-def test_models_use_persists_and_add_registers(workbench: Any, tmp_path: Path) -> None:
+def test_models_use_persists_and_add_registers(
+    make_workbench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKBENCH_CHAT_MODEL")  # no chat_model setting: `models use` decides
+    workbench = make_workbench(chat_model="")
     external = write_gguf(tmp_path / "elsewhere" / "Llama-3.2-1B-Instruct-Q4_K_M.gguf")
     added = run(workbench, "models", "add", str(external), "--json")
     assert added.exit_code == 0, added.output

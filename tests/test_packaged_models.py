@@ -19,7 +19,9 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.cli.app import build_cli
+from workbench.core.answering.models import BUNDLED_NAME
 from workbench.core.answering.packaged import (
+    DEFAULT_ORDER,
     PACKAGE,
     QWEN_CODER_05B,
     installed_parts,
@@ -174,3 +176,63 @@ def test_ask_joins_on_first_use_then_answers(make_workbench: Any, library: Path)
     stamp = (target.stat().st_ino, target.stat().st_mtime_ns)
     assert workbench.model(SPEC.name).path == str(target)
     assert (target.stat().st_ino, target.stat().st_mtime_ns) == stamp  # reused, not joined again
+
+
+@pytest.mark.slow
+def test_sources_that_do_not_say_it_are_declined_with_the_closest_ones(
+    make_workbench: Any, library: Path, joined: Path
+) -> None:
+    """The answerability check, with the real 0.5B model: its P(yes) decides, the closest
+    sources are named, and an answer asked after the check reuses what it evaluated."""
+    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32, min_answerable=0.999)
+    place(joined, workbench.paths.models_dir)
+    workbench.add_folder(library)
+    workbench.ingest()
+    phases: list[str] = []
+    question = "What time does the train to Lisbon leave?"
+    declined = workbench.ask(
+        question, model=SPEC.name, on_progress=lambda p: phases.append(p.phase)
+    )
+    assert declined.declined and declined.declined_because == "not_stated"
+    assert declined.answerability is not None and 0.0 < declined.answerability < 0.999
+    assert phases == ["retrieve", "load", "judge"]  # no answer was generated
+    assert "do not say" in declined.answer
+    assert [Path(c.path).name for c in declined.citations][:1] == ["travel.txt"]  # the closest
+    assert declined.usage.prompt_tokens > 20 and declined.usage.completion_tokens == 0
+    assert declined.model_sha256 == SPEC.sha256  # the model ran: its file is recorded
+    result = run(workbench, "answers", "show", declined.id)
+    assert "the sources do not state the answer" in result.stdout
+    assert "below min_answerable 1.00" in result.stdout
+
+    workbench.settings.min_answerable = 1e-6  # the same check, declining nothing
+    answered = workbench.ask(question, model=SPEC.name)
+    assert not answered.declined and answered.declined_because is None
+    assert answered.answerability == pytest.approx(declined.answerability, abs=0.02)
+    assert "07:40" in answered.answer and answered.timings.answerable_ms > 0
+    assert answered.params["min_answerable"] == 1e-6
+    assert answered.params["evidence_tokens"] == workbench.settings.evidence_tokens
+
+
+@pytest.mark.slow
+def test_the_check_tells_a_stated_answer_from_a_missing_one(
+    make_workbench: Any, library: Path, joined: Path
+) -> None:
+    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=16, min_relevance=0.0)
+    place(joined, workbench.paths.models_dir)
+    workbench.add_folder(library)
+    workbench.ingest()
+    workbench.settings.min_answerable = 1e-6
+    stated = workbench.ask("What time does the train to Lisbon leave?", model=SPEC.name)
+    missing = workbench.ask("What time does the train to Porto leave?", model=SPEC.name)
+    assert stated.answerability is not None and missing.answerability is not None
+    assert stated.answerability > missing.answerability
+
+
+def test_the_default_model_is_the_best_installed_package(make_workbench: Any) -> None:
+    workbench = make_workbench(chat_model="")
+    usable = {m.name for m in workbench.models() if not m.error}
+    expected = next(name for name in (*DEFAULT_ORDER, BUNDLED_NAME) if name in usable)
+    assert [m.name for m in workbench.models() if m.default] == [expected]
+    assert SPEC.name in usable  # the dev group installs the 0.5B model at least
+    workbench.use_model(BUNDLED_NAME)  # a `models use` choice wins over the preference
+    assert [m.name for m in workbench.models() if m.default] == [BUNDLED_NAME]

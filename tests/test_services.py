@@ -66,7 +66,7 @@ def test_the_question_is_embedded_once_per_ask(
 def test_model_discovery_is_kept_until_a_model_folder_changes(
     make_workbench: Any, tmp_path: Path
 ) -> None:
-    workbench = make_workbench(scan_model_caches=False)
+    workbench = make_workbench(scan_model_caches=False, chat_model="")  # `models use` decides
     first = workbench.models()
     assert workbench.models()[0] is first[0]  # nothing changed: not read again
     shutil.copyfile(bundled_model_path(), workbench.paths.models_dir / "my-copy.gguf")

@@ -120,6 +120,16 @@ class Settings:
     support_threshold: float = 0.55
     """An answer sentence scoring below this against its sources is flagged unsupported (0-1)."""
 
+    evidence_tokens: int = 120
+    """The model reads the sentences of the retrieved sources that bear on the question, this
+    many tokens in all (prompt evaluation is most of the wait on a CPU); 0 gives it the whole
+    chunks instead, as many as fit the context."""
+
+    min_answerable: float | str = "auto"
+    """Before answering, the model says whether the sources state the answer; `ask` declines
+    when its P(yes) is below this (0-1). "auto": the value measured for a bundled model, else
+    0.5; 0 turns the check off."""
+
     scan_model_caches: bool = True
     """List GGUF models found in the LM Studio, Ollama and Hugging Face caches (never copied)."""
 
@@ -215,6 +225,24 @@ class Settings:
         for name in ("max_answer_tokens", "answer_k"):
             if getattr(self, name) < 1:
                 raise SettingError(name, f"{name} must be at least 1, not {getattr(self, name)}.")
+        if self.evidence_tokens != 0 and not 32 <= self.evidence_tokens <= 4096:
+            raise SettingError(
+                "evidence_tokens",
+                f"evidence_tokens must be 0 (whole chunks) or 32-4096, not {self.evidence_tokens}.",
+            )
+        answerable = str(self.min_answerable).strip().lower()
+        if answerable != "auto":
+            try:
+                value = float(answerable)
+            except ValueError:
+                value = -1.0
+            if not 0.0 <= value <= 1.0:
+                raise SettingError(
+                    "min_answerable",
+                    f'min_answerable must be "auto" or between 0 and 1, not '
+                    f"{self.min_answerable!r}.",
+                )
+        self.min_answerable = answerable if answerable == "auto" else float(answerable)
         for name in ("min_relevance", "support_threshold", "temperature"):
             limit = 2.0 if name == "temperature" else 1.0
             if not 0.0 <= getattr(self, name) <= limit:
@@ -281,6 +309,7 @@ _EXAMPLES = {
     "true or false": "true",
     "a list of strings": '["*.bak", "build"]',
     '"auto" or a whole number': '"auto"',
+    '"auto" or a number': '"auto"',
     "a string": '"text"',
 }
 
@@ -299,11 +328,12 @@ def _parse(value: Any, type_name: str) -> tuple[str, Any]:
         if text in _TRUE:
             return "true or false", True
         return "true or false", False if text in _FALSE else _INVALID
-    if "int" in type_name and "str" in type_name:  # gpu_layers: a number or "auto"
-        expected = '"auto" or a whole number'
+    if "str" in type_name and ("int" in type_name or "float" in type_name):  # or "auto"
+        kind = int if "int" in type_name else float
+        expected = '"auto" or a whole number' if kind is int else '"auto" or a number'
         if isinstance(value, str) and value.strip().lower() == "auto":
             return expected, "auto"
-        return expected, _number(value, int)
+        return expected, _number(value, kind)
     if "int" in type_name:
         return "a whole number", _number(value, int)
     if "float" in type_name:

@@ -159,6 +159,21 @@ def timing_line(record: AnswerRecord) -> str:
     )
 
 
+def decline_reason(record: AnswerRecord) -> str:
+    """Why ``record`` was declined, with the figure that decided it."""
+    params = record.params
+    if record.declined_because == "not_stated" and record.answerability is not None:
+        return (
+            f"Declined: the model judged that the sources do not state the answer "
+            f"(answerability {record.answerability:.2f}, below min_answerable "
+            f"{params.get('min_answerable') or 0:.2f})."
+        )
+    return (
+        f"Declined: the best match's relevance {record.best_relevance:.2f} is below "
+        f"min_relevance {params.get('min_relevance', 0):.2f}, so the model was not asked."
+    )
+
+
 class AnswerPiece(NamedTuple):
     text: str
     unsupported: bool  # a sentence the grounding check found no support for

@@ -26,6 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from workbench.core.answering.answerability import NO_WORDS, YES_WORDS
 from workbench.core.answering.chat import ChatParams, Completion
 from workbench.core.foreground import chat_threads, foreground, free_threads, settle
 from workbench.errors import WorkbenchError
@@ -250,6 +253,27 @@ class LlamaCppModel:
             finish_reason=reason,
             load_ms=self.last_load_ms,
         )
+
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        """How likely the reply to ``messages`` starts with yes rather than no (see
+        core/answering/answerability.py); the prompt stays in the KV cache for the next call."""
+        with self._lock, foreground("chat"):
+            settle()
+            self._fit_threads()
+            tokens, _ = self._render(messages)
+            if len(tokens) >= self.context_size:
+                return 1.0  # too long to judge: let the answer's own error say so
+            self._eval_prompt(tokens)
+            logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))
+            yes = np.logaddexp.reduce(logits[self._first_tokens(YES_WORDS)].astype(np.float64))
+            no = np.logaddexp.reduce(logits[self._first_tokens(NO_WORDS)].astype(np.float64))
+        return float(1.0 / (1.0 + np.exp(no - yes)))
+
+    def _first_tokens(self, words: tuple[str, ...]) -> list[int]:
+        """The first token of each word, bare and after a space."""
+        ids = {self.llm.tokenize(f"{space}{word}".encode(), add_bos=False, special=False)[0]
+               for word in words for space in ("", " ")}  # fmt: skip
+        return sorted(ids)
 
     def _eval_prompt(self, tokens: list[int]) -> None:
         """Evaluate the prompt, reusing the KV cache for a prefix shared with the last one."""

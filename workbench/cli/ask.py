@@ -8,7 +8,7 @@ import typer
 
 from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, print_json
-from workbench.presentation import answer_pieces, format_locator, timing_line
+from workbench.presentation import answer_pieces, decline_reason, format_locator, timing_line
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -54,7 +54,10 @@ def _ask_streaming(
     from rich.text import Text
 
     streamed = Text()
-    status = {"retrieve": "Searching…", "load": "Loading model…", "generate": "", "check": ""}
+    status = {
+        "retrieve": "Searching…", "load": "Loading model…", "judge": "Reading the sources…",
+        "generate": "", "check": "",
+    }  # fmt: skip
     # The shared console keeps long lines whole (soft wrap); a live region must wrap them.
     with Live(
         Text("Searching…", style="dim"),
@@ -81,10 +84,11 @@ def print_answer(record: AnswerRecord) -> None:
 
     console.print(_answer_text(record))
     if record.declined:
-        console.print(
-            f"[dim]Best match relevance {record.best_relevance:.2f}, below "
-            f"min_relevance {record.params['min_relevance']:.2f}: the model was not asked.[/]"
-        )
+        console.print(Text(decline_reason(record), style="dim"))
+        for citation in record.citations:  # the closest sources, when there were some
+            where = format_locator(citation.locator)
+            number = (f"[{citation.n}]", "bold cyan")
+            console.print(Text.assemble("  ", number, " ", citation.path, " ", (where, "dim")))
         console.print(f"[dim]answer {record.id}[/]")
         return
     scored = [s for s in record.sentences if s.supported is not None]

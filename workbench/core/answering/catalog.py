@@ -82,8 +82,13 @@ class ModelCatalog:
         return tuple(stamps)
 
     def default_name(self) -> str:
-        state, _ = self._discovered()
-        return self.settings.chat_model or state.default or BUNDLED_NAME
+        """The `chat_model` setting, else the `models use` choice, else the best installed
+        packaged model (``packaged.DEFAULT_ORDER``), else the bundled SmolLM2."""
+        state, models = self._discovered()
+        if self.settings.chat_model or state.default:
+            return self.settings.chat_model or state.default
+        usable = {model.name for model in models if not model.error}
+        return next((name for name in packaged.DEFAULT_ORDER if name in usable), BUNDLED_NAME)
 
     def models(self) -> list[ModelInfo]:
         """Every chat model Workbench can run, the default one marked."""

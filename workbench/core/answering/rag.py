@@ -2,7 +2,10 @@
 into the model's window, stream the answer, then check and fix its citations.
 
 The model is never asked when retrieval finds nothing relevant enough: the answer says so
-instead. After generation every sentence is checked against the sources (``grounding.py``);
+instead. The sources it is shown are the sentences that bear on the question
+(``evidence.py``), and before answering it is asked whether they state the answer at all
+(``answerability.py``): below the threshold the answer is declined, naming the closest
+sources. After generation every sentence is checked against the sources (``grounding.py``);
 citation numbers that name no source are dropped, a supported sentence cites the source
 that supports it, and an unsupported one cites nothing and is reported in ``unsupported``.
 """
@@ -17,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core.answering import evidence
+from workbench.core.answering.answerability import CHECK_INSTRUCTION, YesNoJudge
 from workbench.core.answering.chat import ChatModel, ChatParams, Completion
 from workbench.core.answering.grounding import (
     GroundingReport,
@@ -27,10 +32,20 @@ from workbench.core.answering.grounding import (
     sentence_spans,
     strip_citations,
 )
+from workbench.core.answering.models import BUNDLED_NAME
 from workbench.core.index.search import SearchResult, search
 from workbench.core.index.store import Store, sql_in
 
-SYSTEM_PROMPT = (
+SYSTEM_PROMPT = "You answer questions using only the numbered sources you are given."
+ANSWER_INSTRUCTION = (
+    "Answer the question in one short sentence using the exact words of the sources, and cite "
+    "the source like [1]."
+)
+# SmolLM2-135M follows instructions in the system prompt with the question last, and answers
+# the above with "The answer to the question is:."; the Qwen models keep closer to the
+# sources' words with the instruction after the question (README, "Answer quality").
+INSTRUCTION_IN_SYSTEM = frozenset({BUNDLED_NAME})
+SYSTEM_INSTRUCTED_PROMPT = (
     "You answer questions from the provided sources only. Answer in one or two sentences and "
     "cite the source number like [1]."
 )
@@ -41,6 +56,12 @@ DECLINE_TEXT = (
     "I could not find anything in your library that answers this, so I will not guess. "
     "Try other words, or check that the right folders are indexed (`workbench status`)."
 )
+NOT_STATED_TEXT = (
+    "Your library has passages on this, but they do not say the answer, so I will not guess. "
+    "The closest sources are listed below: ask about what they do say, or add the folder "
+    "that holds the answer."
+)
+NO_RELEVANT_SOURCES, NOT_STATED = "no_relevant_sources", "not_stated"
 _CITATION = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _LIST_PREFIX = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")
 # "Question:" on a line of its own, or after a finished sentence: where an echo would start.
@@ -75,6 +96,7 @@ class Retrieval:
     sources: list[Source]  # every retrieved chunk, most relevant first
     best: float  # relevance of the best chunk (0 when none)
     ms: float
+    query_vector: np.ndarray | None = None  # the question's embedding
 
 
 @dataclass
@@ -95,6 +117,14 @@ class Answer:
     first_token_ms: float = 0.0  # from the start of the question to the first answer token
     check_ms: float = 0.0
     best_relevance: float = 0.0
+    answerability: float | None = None  # P(yes) of the answerability check; None: not checked
+    answerable_ms: float = 0.0
+    answerable_tokens: int = 0
+    declined_because: str | None = None
+
+    @property
+    def ran_model(self) -> bool:
+        return self.completion is not None or self.answerability is not None
 
 
 def retrieve(
@@ -111,7 +141,7 @@ def retrieve(
     query = embedder.embed([question])[0]  # once: for the search and for relevance
     hits = search(store, embedder, question, k=k, mode="hybrid", rrf_k=rrf_k, query_vector=query)
     if not hits:
-        return Retrieval([], 0.0, (time.perf_counter() - started) * 1000)
+        return Retrieval([], 0.0, (time.perf_counter() - started) * 1000, query)
     stored = chunk_vectors(store, [hit.id for hit in hits])
     passages = prepare_passages(
         [hit.text for hit in hits], embedder, [stored[hit.id] for hit in hits], vector_cache
@@ -120,7 +150,7 @@ def retrieve(
         zip(hits, passages, strict=True), key=lambda pair: -relevance(query, pair[1])
     )  # most relevant first: small models read the first source most closely
     sources = [_source(n, hit, p, relevance(query, p)) for n, (hit, p) in enumerate(scored, 1)]
-    return Retrieval(sources, sources[0].relevance, (time.perf_counter() - started) * 1000)
+    return Retrieval(sources, sources[0].relevance, (time.perf_counter() - started) * 1000, query)
 
 
 def chunk_vectors(store: Store, ids: list[str]) -> dict[str, np.ndarray]:
@@ -147,21 +177,45 @@ def choose_sources(sources: list[Source], min_relevance: float) -> list[Source]:
     return [s for s in sources if s.relevance >= floor]
 
 
-def build_messages(question: str, blocks: list[str]) -> list[dict[str, str]]:
+def build_messages(
+    question: str, blocks: list[str], instruction: str = ANSWER_INSTRUCTION, model: str = ""
+) -> list[dict[str, str]]:
+    """The prompt: numbered sources, the question, then what to do (answer, or judge whether
+    the sources answer it). Only the end differs, so both share a KV-cache prefix."""
     user = "Sources:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    if model in INSTRUCTION_IN_SYSTEM:
+        tail = "" if instruction == ANSWER_INSTRUCTION else f"\n\n{instruction}"
+        return [{"role": "system", "content": SYSTEM_INSTRUCTED_PROMPT},
+                {"role": "user", "content": user + tail}]  # fmt: skip
+    user += f"\n\n{instruction}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
 def pack_sources(
-    question: str, sources: list[Source], model: ChatModel, answer_tokens: int
-) -> tuple[list[dict[str, str]], list[Source]]:
-    """Messages with as many sources as fit the window, counted by the model's tokenizer.
+    question: str,
+    sources: list[Source],
+    model: ChatModel,
+    answer_tokens: int,
+    *,
+    evidence_tokens: int = 0,
+    query_vector: np.ndarray | None = None,
+) -> tuple[list[str], list[Source]]:
+    """Numbered source blocks that fit the window, counted by the model's tokenizer.
 
-    Sources go in relevance order; the first that does not fit whole is cut to the room left
-    (when that leaves a useful amount), and the rest are left out.
+    With ``evidence_tokens`` (and the question's vector), the blocks are the sentences that
+    bear on the question, that many tokens in all (``evidence.select``). Otherwise sources go
+    whole in relevance order; the first that does not fit is cut to the room left (when that
+    leaves a useful amount), and the rest are left out.
     """
     budget = model.context_size - answer_tokens - PROMPT_RESERVE
     budget -= model.prompt_tokens(build_messages(question, []))
+    if evidence_tokens > 0 and query_vector is not None:
+        picked = evidence.select(
+            query_vector, question, [s.passage for s in sources], min(evidence_tokens, budget),
+            model.count_tokens,
+        )  # fmt: skip
+        shown = [_renumbered(sources[i], n) for n, i in enumerate(picked, 1)]
+        return [f"[{s.n}] {picked[i]}" for s, i in zip(shown, picked, strict=True)], shown
     blocks: list[str] = []
     used: list[Source] = []
     for source in sources:
@@ -175,12 +229,22 @@ def pack_sources(
         blocks.append(block)
         used.append(_renumbered(source, len(used) + 1))
         budget -= cost
-    return build_messages(question, blocks), used
+    return blocks, used
 
 
 def _renumbered(source: Source, n: int) -> Source:
     return Source(n, source.id, source.path, source.locator, source.text, source.relevance,
                   source.passage)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    """How an answer is made and checked (from the settings; recorded with every answer)."""
+
+    min_relevance: float  # decline without the model below this best-source relevance
+    support_threshold: float  # an answer sentence below this is flagged unsupported
+    evidence_tokens: int = 0  # sources as their best sentences, this many tokens; 0: whole
+    min_answerable: float | None = None  # decline below this P(yes); None: no check
 
 
 def answer_question(
@@ -189,9 +253,8 @@ def answer_question(
     load_model: Callable[[], ChatModel],
     params: ChatParams,
     embedder: Any,
+    policy: AnswerPolicy,
     *,
-    min_relevance: float,
-    support_threshold: float,
     on_token: Callable[[str], None] = lambda text: None,
     on_progress: Callable[[AskProgress], None] = lambda progress: None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -203,15 +266,31 @@ def answer_question(
     time to first token covers retrieval and loading too; it defaults to now.
     """
     started = time.perf_counter() if started is None else started
-    chosen = choose_sources(retrieval.sources, min_relevance)
+    chosen = choose_sources(retrieval.sources, policy.min_relevance)
     if not chosen:
-        return Answer(question, DECLINE_TEXT, [], None, True, [], retrieve_ms=retrieval.ms,
-                      best_relevance=retrieval.best)  # fmt: skip
+        return Answer(
+            question, DECLINE_TEXT, [], None, True, [], retrieve_ms=retrieval.ms,
+            best_relevance=retrieval.best, declined_because=NO_RELEVANT_SOURCES,
+        )  # fmt: skip
     on_progress(AskProgress("load"))
     load_started = time.perf_counter()
     model = load_model()
     load_ms = (time.perf_counter() - load_started) * 1000
-    messages, used = pack_sources(question, chosen, model, params.max_tokens)
+    blocks, used = pack_sources(
+        question, chosen, model, params.max_tokens, evidence_tokens=policy.evidence_tokens,
+        query_vector=retrieval.query_vector,
+    )  # fmt: skip
+    messages = build_messages(question, blocks, model=model.name)
+    verdict = judge(question, blocks, model, policy.min_answerable, on_progress)
+    if verdict.declined:
+        return Answer(
+            question, NOT_STATED_TEXT, [s.as_citation() for s in used], None, True, used, None,
+            messages,
+            retrieve_ms=retrieval.ms, load_ms=load_ms,
+            first_token_ms=(time.perf_counter() - started) * 1000, best_relevance=retrieval.best,
+            answerability=verdict.p_yes, answerable_ms=verdict.ms, answerable_tokens=verdict.tokens,
+            declined_because=NOT_STATED,
+        )  # fmt: skip
     on_progress(AskProgress("generate"))
     chat_started = time.perf_counter()
     completion = model.chat(messages, params, on_token=on_token, should_stop=should_stop)
@@ -219,15 +298,48 @@ def answer_question(
     on_progress(AskProgress("check"))
     check_started = time.perf_counter()
     text, report, cited_by = check_and_cite(
-        question, completion.text, used, embedder, support_threshold
+        question, completion.text, used, embedder, policy.support_threshold
     )
     cited = sorted({n for sentence in report.sentences for n in sentence.cited})
     by_n = {s.n: s for s in used}
     return Answer(
         question, text, [by_n[n].as_citation() for n in cited], report, False, used,
         completion, messages, cited_by, retrieval.ms, load_ms, first_token_ms,
-        (time.perf_counter() - check_started) * 1000, retrieval.best,
+        (time.perf_counter() - check_started) * 1000, retrieval.best, verdict.p_yes,
+        verdict.ms, verdict.tokens,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answerability check's outcome (``p_yes`` None: not checked)."""
+
+    p_yes: float | None = None
+    declined: bool = False
+    ms: float = 0.0
+    tokens: int = 0
+
+
+def judge(
+    question: str,
+    blocks: list[str],
+    model: ChatModel,
+    min_answerable: float | None,
+    on_progress: Callable[[AskProgress], None],
+) -> Verdict:
+    """Ask the model whether ``blocks`` state the answer (when it can say, and the check is on).
+
+    The check's prompt is the answer's with another last line, so the answer that follows
+    reuses its KV cache for everything but that line.
+    """
+    if min_answerable is None or not isinstance(model, YesNoJudge):
+        return Verdict()
+    on_progress(AskProgress("judge"))
+    started = time.perf_counter()
+    check = build_messages(question, blocks, CHECK_INSTRUCTION, model.name)
+    p_yes = model.yes_probability(check)
+    ms = (time.perf_counter() - started) * 1000
+    return Verdict(round(p_yes, 4), p_yes < min_answerable, ms, model.prompt_tokens(check))
 
 
 def check_and_cite(

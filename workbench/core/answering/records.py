@@ -64,6 +64,7 @@ class Timings:
     setup_ms: float = 0.0
     retrieve_ms: float = 0.0
     load_ms: float = 0.0
+    answerable_ms: float = 0.0  # the yes/no check before the answer (answerability.py)
     prompt_ms: float = 0.0
     first_token_ms: float = 0.0
     generate_ms: float = 0.0
@@ -98,6 +99,8 @@ class AnswerRecord:
     timings: Timings = field(default_factory=Timings)
     finish_reason: str = "declined"
     best_relevance: float = 0.0
+    answerability: float | None = None  # the model's P(yes) that the sources state the answer
+    declined_because: str | None = None  # "no_relevant_sources" or "not_stated"
     sentences: list[CheckedSentence] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)
@@ -124,6 +127,8 @@ class AnswerRecord:
             "timings": self.timings.as_json(),
             "finish_reason": self.finish_reason,
             "best_relevance": self.best_relevance,
+            "answerability": self.answerability,
+            "declined_because": self.declined_because,
             "sentences": [s.as_json() for s in self.sentences],
             "sources": [s.as_json() for s in self.sources],
             "messages": self.messages,

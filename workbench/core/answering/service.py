@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core.answering import answerability
 from workbench.core.answering.answers import AnswerLog, build_record, new_answer_id
 from workbench.core.answering.catalog import ModelCatalog
 from workbench.core.answering.chat import ChatParams
-from workbench.core.answering.rag import AskProgress, answer_question, retrieve
+from workbench.core.answering.rag import AnswerPolicy, AskProgress, answer_question, retrieve
 from workbench.core.answering.records import AnswerRecord, AnswerSummary
 from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
@@ -99,26 +100,32 @@ class Answerer:
             max_tokens=settings.max_answer_tokens, temperature=settings.temperature,
             seed=settings.seed, repeat_penalty=settings.repeat_penalty,
         )  # fmt: skip
-        answer = answer_question(
-            question, retrieval, lambda: backend.load(chosen, settings), params, embedder,
+        policy = AnswerPolicy(
             min_relevance=settings.min_relevance, support_threshold=settings.support_threshold,
+            evidence_tokens=settings.evidence_tokens,
+            min_answerable=answerability.threshold(settings.min_answerable, chosen.name),
+        )  # fmt: skip
+        answer = answer_question(
+            question, retrieval, lambda: backend.load(chosen, settings), params, embedder, policy,
             on_token=on_token, on_progress=on_progress, should_stop=should_stop, started=started,
         )  # fmt: skip
         record = build_record(
             answer,
             answer_id=new_answer_id(),
             model=chosen,
-            model_sha256=self.catalog.sha256(chosen) if answer.completion else None,
+            model_sha256=self.catalog.sha256(chosen) if answer.ran_model else None,
             backend=backend.name,
             index_version=index_version,
-            params=self._params(k, params, backend),
+            params=self._params(k, params, backend, policy),
             total_ms=(time.perf_counter() - started) * 1000,
             setup_ms=setup_ms,
         )
         self.log.add(record)
         return record
 
-    def _params(self, k: int, params: ChatParams, backend: Any) -> dict[str, Any]:
+    def _params(
+        self, k: int, params: ChatParams, backend: Any, policy: AnswerPolicy
+    ) -> dict[str, Any]:
         """Everything besides the question and index that decided an answer."""
         settings = self.library.settings
         return {
@@ -127,8 +134,10 @@ class Answerer:
             "context_size": settings.context_size,
             "threads": settings.threads,
             "gpu_layers": settings.gpu_layers,
-            "min_relevance": settings.min_relevance,
-            "support_threshold": settings.support_threshold,
+            "min_relevance": policy.min_relevance,
+            "support_threshold": policy.support_threshold,
+            "evidence_tokens": policy.evidence_tokens,
+            "min_answerable": policy.min_answerable,
             "runtime": backend.describe(),
         }
 

@@ -135,6 +135,8 @@ def question_result(question: SquadQuestion, record: AnswerRecord) -> QuestionRe
         total_ms=record.timings.total_ms,
         best_relevance=record.best_relevance,
         answer_id=record.id,
+        answerability=record.answerability,
+        declined_because=record.declined_because,
     )
 
 

@@ -25,6 +25,8 @@ class QuestionResult:
     total_ms: float
     best_relevance: float
     answer_id: str  # in the evaluation index's own answer log
+    answerability: float | None = None  # the model's P(yes) that the sources answer it
+    declined_because: str | None = None
 
     @property
     def answerable(self) -> bool:

@@ -16,7 +16,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from workbench.errors import WorkbenchError
-from workbench.presentation import cited_passage, format_locator, marked_sentences, timing_line
+from workbench.presentation import (
+    cited_passage,
+    decline_reason,
+    format_locator,
+    marked_sentences,
+    timing_line,
+)
 from workbench.tui.messages import WorkFailed
 from workbench.tui.screens.search import short_path
 from workbench.tui.widgets.preview import hit_preview
@@ -31,6 +37,7 @@ PHASES = {
     "retrieve": "Searching the library…",
     "load": "Loading the model (once per session)…",
     "prompt": "Reading the sources…",
+    "judge": "Reading the sources: do they say it?…",
     "generate": "Answering…",
     "check": "Checking every sentence against its sources…",
 }
@@ -267,7 +274,7 @@ class AskScreen(Screen[None]):
 
     def _grounding_line(self, record: AnswerRecord) -> Text:
         if record.declined:
-            return Text("Declined: nothing in the library is relevant enough.", style="yellow")
+            return Text(decline_reason(record), style="yellow")
         score = record.groundedness
         style = "green" if score >= 0.75 else "yellow" if score >= 0.4 else "red"
         line = Text(f"Groundedness {score:.2f}", style=f"bold {style}")
