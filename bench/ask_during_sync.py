@@ -40,6 +40,7 @@ from typing import Any
 from _common import SCIFACT, fresh_workbench, scifact_docs, summary
 
 from workbench.config import Settings
+from workbench.core.answering.models import BUNDLED_NAME
 from workbench.core.foreground import chat_threads, cpu_cores, embed_threads
 from workbench.core.index.sync import SyncProgress
 
@@ -192,13 +193,15 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=20, help="searches per condition")
     parser.add_argument("--think", type=float, default=0.3, help="seconds between searches")
     parser.add_argument("--base", type=int, default=300, help="abstracts indexed beforehand")
+    parser.add_argument("--model", default=BUNDLED_NAME, help="chat model (default: bundled)")
     args = parser.parse_args()
     queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()]
     queries = queries[: args.searches]
     all_docs = scifact_docs(100_000)
     base, docs = all_docs[: args.base], all_docs[args.base :]
     with tempfile.TemporaryDirectory() as tmp:
-        workbench = fresh_workbench(Path(tmp) / "home", scan_model_caches=False)
+        workbench = fresh_workbench(Path(tmp) / "home", scan_model_caches=False,
+                                    chat_model=args.model)  # fmt: skip
         args.corpus = Path(tmp) / "corpus"
         write_docs(args.corpus / "base", base)
         workbench.add_folder(DEMO)
@@ -230,6 +233,7 @@ def main() -> None:
         "cores": cpu_cores(),
         "chat_threads": chat_threads(workbench.settings.threads),
         "embed_threads": embed_threads(workbench.settings.embed_threads),
+        "model": args.model,
         "rounds": len(rounds),
         "rounds_set_aside": len(set_aside),
         "files_per_sync": args.files,

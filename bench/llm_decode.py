@@ -29,6 +29,7 @@ from typing import Any
 from _common import fresh_workbench
 
 from workbench.core.answering.chat import ChatParams
+from workbench.core.answering.models import BUNDLED_NAME
 
 PROMPT = [
     {"role": "system", "content": "You are a helpful assistant."},
@@ -131,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=256)
-    parser.add_argument("--model", default=None, help="model name (default: the bundled one)")
+    parser.add_argument("--model", default=BUNDLED_NAME, help="model name (default: bundled)")
     args = parser.parse_args()
     import llama_cpp
 

@@ -21,7 +21,7 @@ from workbench.cli.app import build_cli
 from workbench.config import Settings
 from workbench.core.answering.grounding import prepare_passages
 from workbench.core.answering.models import BUNDLED_NAME, bundled_model_path, file_sha256
-from workbench.core.answering.rag import Source, check_and_cite, strip_echo
+from workbench.core.answering.rag import Source, check_and_cite, pack_sources, strip_echo
 from workbench.paths import resolve_paths
 from workbench.workbench import Workbench
 
@@ -270,3 +270,26 @@ def test_installed_entry_point_asks(library_root: Path, tmp_path: Path) -> None:
     assert [Path(c["path"]).name for c in record["citations"]] == ["travel.txt"]
     listed = cli("answers", "list")
     assert listed.returncode == 0 and record["id"] in listed.stdout
+
+
+def test_evidence_too_long_for_the_budget_falls_back_to_whole_chunks(
+    asker: Any, embedder: Any
+) -> None:
+    """A source that is one long sentence (no stops: a log line, a table row) cannot be cut
+    into sentences that fit ``evidence_tokens``; the model is still shown the source."""
+    long_line = "Pump pressure reading " + " ".join(f"value{i} ok" for i in range(150))
+    passage = prepare_passages([long_line], embedder)[0]
+    source = Source(1, "id", "/log.txt", {}, long_line, 0.9, passage)
+    question = "What was the pump pressure reading?"
+    model = asker.chat_model()
+    vector = embedder.embed([question])[0]
+    blocks, used = pack_sources(
+        question, [source], model, 48, evidence_tokens=40, query_vector=vector
+    )
+    assert len(blocks) == 1 and blocks[0].startswith("[1] Pump pressure reading")
+    assert [s.path for s in used] == ["/log.txt"]
+    short = "The pump pressure reading was 4 bar. " + long_line
+    passage = prepare_passages([short], embedder)[0]
+    source = Source(1, "id", "/log.txt", {}, short, 0.9, passage)
+    blocks, _ = pack_sources(question, [source], model, 48, evidence_tokens=40, query_vector=vector)
+    assert blocks == ["[1] The pump pressure reading was 4 bar."]  # evidence when it fits

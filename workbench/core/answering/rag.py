@@ -215,7 +215,8 @@ def pack_sources(
             model.count_tokens,
         )  # fmt: skip
         shown = [_renumbered(sources[i], n) for n, i in enumerate(picked, 1)]
-        return [f"[{s.n}] {picked[i]}" for s, i in zip(shown, picked, strict=True)], shown
+        if picked:  # else every sentence is longer than the budget: whole chunks, cut to fit
+            return [f"[{s.n}] {picked[i]}" for s, i in zip(shown, picked, strict=True)], shown
     blocks: list[str] = []
     used: list[Source] = []
     for source in sources:
