@@ -1,0 +1,196 @@
+"""The one door every remote call goes through: offline refusal, timeouts, retries, breaker,
+receipts, and keys that never leave the request.
+
+- Offline (`offline = true`): the request is refused here, before any socket is opened, so no
+  byte leaves the machine whatever the caller does.
+- Timeouts: a connect timeout, a read timeout between bytes, and a total deadline per attempt.
+- Retries and the circuit breaker come from ``resilience.py``, applied here for every caller.
+- Keys: read from the environment variable the backend names, per request; sent only in the
+  Authorization header, and never part of an error message, a receipt or a log line.
+- Receipts: each request that carries library text records where it went, when, its status
+  and attempts, and what was sent (the caller's description, byte count and sha256 of the
+  body), so "what did I send where?" has an answer (``Receipt.as_json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from workbench.backends.remote.resilience import (
+    CircuitBreaker,
+    RemoteError,
+    RetryPolicy,
+    retry_after,
+)
+from workbench.errors import WorkbenchError
+
+
+class OfflineRefused(WorkbenchError):
+    """Offline mode is on: the request was not sent."""
+
+    def __init__(self, backend: str, host: str) -> None:
+        super().__init__(
+            f"Offline mode is on, so nothing is sent to the backend '{backend}' ({host}). "
+            "Turn it off (`offline = false`, or leave out --offline) to use remote backends.",
+            "Offline",
+        )
+
+
+@dataclass
+class Receipt:
+    """One remote request that carried library text: where, when, what, and how it went."""
+
+    backend: str
+    host: str
+    path: str
+    started: str  # ISO time
+    status: int | None  # the last HTTP status; None when no response came
+    attempts: int
+    bytes_sent: int
+    sha256: str  # of the request body
+    sent: dict[str, Any] = field(default_factory=dict)  # e.g. {"chunks": [ids]}
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Transport:
+    """HTTP to one backend (``base_url``) with the guarantees above."""
+
+    name: str
+    base_url: str
+    offline: Callable[[], bool] = lambda: False
+    api_key_env: str = ""
+    timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: CircuitBreaker | None = None
+    receipts: list[Receipt] = field(default_factory=list)
+    _client: httpx.Client | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        if self.breaker is None:
+            self.breaker = CircuitBreaker(self.name)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            timeout = httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s)
+            self._client = httpx.Client(timeout=timeout, trust_env=False)  # no proxy surprises
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def request(
+        self, method: str, path: str, *, body: Any = None, sent: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """Send one request (retried, through the breaker); raise ``RemoteError`` when it
+        fails for good. ``sent`` describes library text in ``body``: then a receipt is kept."""
+        if self.offline():
+            raise OfflineRefused(self.name, self.host)
+        payload = json.dumps(body).encode() if body is not None else b""
+        receipt = self._receipt(path, payload, sent) if sent is not None else None
+        attempts = 0
+
+        def attempt() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            return self._once(method, path, payload)
+
+        def counted() -> httpx.Response:
+            return self.retry.call(attempt, on_retry=lambda exc: None)
+
+        try:
+            assert self.breaker is not None
+            response = self.breaker.call(counted)
+        except (RemoteError, httpx.TransportError) as exc:
+            if receipt is not None:
+                receipt.attempts, receipt.error = attempts, self._scrub(str(exc))
+                receipt.status = getattr(exc, "status", None)
+            raise self._explained(exc) from None
+        if receipt is not None:
+            receipt.attempts, receipt.status = attempts, response.status_code
+        return response
+
+    def _once(self, method: str, path: str, payload: bytes) -> httpx.Response:
+        deadline = time.monotonic() + self.timeout_s
+        response = self.client.request(
+            method, self.base_url + path, content=payload or None, headers=self._headers()
+        )
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the response took longer than timeout_s")
+        if response.status_code == 429 or response.status_code >= 500:
+            error = RemoteError(
+                f"{self.name} answered HTTP {response.status_code}", retryable=True,
+                status=response.status_code,
+            )  # fmt: skip
+            error.retry_after = retry_after(response)
+            raise error
+        if response.status_code >= 400:
+            raise RemoteError(self._refusal(response), retryable=False, status=response.status_code)
+        return response
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        return headers
+
+    def _refusal(self, response: httpx.Response) -> str:
+        status = response.status_code
+        if status in (401, 403):
+            where = f"the {self.api_key_env} environment variable" if self.api_key_env else (
+                "no key (set api_key_env in its [backends] block)"
+            )  # fmt: skip
+            return (
+                f"The backend '{self.name}' ({self.host}) refused the request (HTTP {status}): "
+                f"check the key, read from {where}."
+            )
+        detail = self._scrub(response.text[:200].strip())
+        return f"The backend '{self.name}' ({self.host}) answered HTTP {status}: {detail}"
+
+    def _explained(self, exc: BaseException) -> WorkbenchError:
+        if isinstance(exc, WorkbenchError):
+            exc.message = self._scrub(exc.message)
+            return exc
+        return RemoteError(
+            f"Could not reach the backend '{self.name}' ({self.host}): "
+            f"{self._scrub(str(exc)) or type(exc).__name__}. Check that it is running and that "
+            "base_url is right (`workbench backends check`).",
+            retryable=True,
+        )
+
+    def _scrub(self, text: str) -> str:
+        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        return text.replace(key, "***") if key else text
+
+    def _receipt(self, path: str, payload: bytes, sent: dict[str, Any]) -> Receipt:
+        receipt = Receipt(
+            backend=self.name, host=self.host, path=path,
+            started=datetime.now().astimezone().isoformat(timespec="milliseconds"),
+            status=None, attempts=0, bytes_sent=len(payload),
+            sha256=hashlib.sha256(payload).hexdigest(), sent=dict(sent),
+        )  # fmt: skip
+        self.receipts.append(receipt)
+        return receipt
