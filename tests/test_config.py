@@ -78,3 +78,47 @@ def test_bad_settings_reach_the_cli_as_a_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "WORKBENCH_MAX_FILE_MB" in result.stderr and "not a number" in result.stderr
+
+
+def test_backend_blocks_are_read_and_checked(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'offline = true\n\n[backends.gpu]\ntype = "openai"\n'
+        'base_url = "http://127.0.0.1:8000/v1"\nmodel = "smollm2"\n'
+        'api_key_env = "GPU_API_KEY"\ntimeout_s = 30\nmax_retries = 3\nfallback = "local"\n'
+    )
+    settings = Settings.load(config, {})
+    assert settings.offline is True
+    gpu = settings.backends["gpu"]
+    assert (gpu.type, gpu.base_url, gpu.model, gpu.api_key_env) == (
+        "openai",
+        "http://127.0.0.1:8000/v1",
+        "smollm2",
+        "GPU_API_KEY",
+    )
+    assert (gpu.timeout_s, gpu.connect_timeout_s, gpu.max_retries, gpu.fallback) == (
+        30,
+        5.0,
+        3,
+        "local",
+    )
+    assert Settings.load(config, {"WORKBENCH_OFFLINE": "no"}).offline is False
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ('type = "openai"\nbase_url = "http://h"\napi_key = "sk-123"', "Keys are never written"),
+        ('type = "openai"', "needs base_url"),
+        ('type = "openai"\nbase_url = "ftp://h"', "must start with http"),
+        ('type = "openai"\nbase_url = "http://h"\ntimeout_s = 0', "timeout_s must be"),
+        ('type = "openai"\nbase_url = "http://h"\nmax_retries = 99', "max_retries must be"),
+        ('type = "openai"\nbase_url = "http://h"\nurl = "x"', r"unknown key\(s\) url"),
+    ],
+)
+def test_bad_backend_blocks_are_explained(tmp_path: Path, block: str, message: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[backends.gpu]\n{block}\n")
+    with pytest.raises(WorkbenchError, match=message) as caught:
+        Settings.load(config, {})
+    assert "[backends.gpu]" in str(caught.value) and "sk-123" not in str(caught.value)

@@ -133,6 +133,12 @@ class Settings:
     scan_model_caches: bool = True
     """List GGUF models found in the LM Studio, Ollama and Hugging Face caches (never copied)."""
 
+    offline: bool = False
+    """Nothing leaves the machine: every remote backend call is refused before it is sent."""
+
+    backends: dict[str, BackendConfig] = field(default_factory=dict)
+    """Remote backends by name, from the config file's [backends.NAME] blocks."""
+
     @classmethod
     def load(cls, config_file: Path, environ: dict[str, str] | None = None) -> Settings:
         """Read ``config_file`` (if it exists), then apply WORKBENCH_* overrides.
@@ -142,7 +148,9 @@ class Settings:
         """
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        for name, value in _read_toml(config_file).items():
+        document = _read_toml(config_file)
+        blocks = document.pop("backends", {})
+        for name, value in document.items():
             values[name] = value
             sources[name] = f"in {config_file}"
         environ = dict(os.environ if environ is None else environ)
@@ -153,6 +161,7 @@ class Settings:
             if raw is not None:
                 values[name] = raw
                 sources[name] = f"from the environment variable {variable}"
+        values.pop("backends", None)  # only from the file's [backends.NAME] blocks
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise WorkbenchError(
@@ -164,7 +173,7 @@ class Settings:
             name: _coerce(name, value, str(known[name].type), sources[name])
             for name, value in values.items()
         }
-        settings = cls(**typed)
+        settings = cls(**typed, backends=parse_backends(blocks, config_file))
         try:
             settings.validate()
         except SettingError as exc:
@@ -359,3 +368,75 @@ def _number(value: Any, kind: type) -> Any:
             return _INVALID
         return _number(number, kind)
     return _INVALID
+
+
+BACKEND_KEYS = {
+    "type", "base_url", "model", "api_key_env", "timeout_s", "connect_timeout_s", "max_retries",
+    "fallback",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """One remote backend: a [backends.NAME] block of config.toml (never holds a key: the key
+    is read from the environment variable ``api_key_env`` names, per request)."""
+
+    name: str
+    type: str  # a backend plugin's name: "openai", "kserve", ...
+    base_url: str
+    model: str = ""
+    api_key_env: str = ""
+    timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
+    max_retries: int = 2
+    fallback: str = "local"  # another backend's name, "local" (the local model) or "" (none)
+
+
+def parse_backends(blocks: Any, config_file: Path) -> dict[str, BackendConfig]:
+    """The [backends.NAME] blocks, checked: each problem names the block and what to write."""
+    if not isinstance(blocks, dict):
+        raise WorkbenchError(f"`backends` in {config_file} must be [backends.NAME] blocks.",
+                             "Bad config")  # fmt: skip
+    parsed = {}
+    for name, block in blocks.items():
+        where = f"[backends.{name}] in {config_file}"
+        if not isinstance(block, dict):
+            raise WorkbenchError(f"{where} must be a table of settings.", "Bad config")
+        if any("key" in key and key != "api_key_env" for key in block):
+            raise WorkbenchError(
+                f"{where} holds a key. Keys are never written to config: put it in an "
+                f'environment variable and name that here, e.g. api_key_env = "GPU_API_KEY".',
+                "Bad config",
+            )
+        unknown = sorted(set(block) - BACKEND_KEYS)
+        if unknown:
+            raise WorkbenchError(
+                f"{where}: unknown key(s) {', '.join(unknown)}. Known: "
+                f"{', '.join(sorted(BACKEND_KEYS))}.",
+                "Bad config",
+            )
+        for required in ("type", "base_url"):
+            if not isinstance(block.get(required), str) or not block[required].strip():
+                raise WorkbenchError(f'{where} needs {required} = "...".', "Bad config")
+        if not block["base_url"].startswith(("http://", "https://")):
+            raise WorkbenchError(
+                f"{where}: base_url must start with http:// or https://, not "
+                f"{block['base_url']!r}.",
+                "Bad config",
+            )
+        try:
+            parsed[name] = BackendConfig(name=name, **block)
+            _check_numbers(parsed[name])
+        except (TypeError, ValueError) as exc:
+            raise WorkbenchError(f"{where}: {exc}", "Bad config") from None
+    return parsed
+
+
+def _check_numbers(config: BackendConfig) -> None:
+    for name in ("timeout_s", "connect_timeout_s"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"{name} must be a number of seconds above 0, not {value!r}.")
+    retries = config.max_retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+        raise ValueError(f"max_retries must be a whole number from 0 to 10, not {retries!r}.")
