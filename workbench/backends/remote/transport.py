@@ -14,11 +14,12 @@ receipts, and keys that never leave the request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,6 +107,24 @@ class Transport:
     ) -> httpx.Response:
         """Send one request (retried, through the breaker); raise ``RemoteError`` when it
         fails for good. ``sent`` describes library text in ``body``: then a receipt is kept."""
+        return self._send(method, path, body, sent, stream=False)
+
+    @contextlib.contextmanager
+    def stream(
+        self, method: str, path: str, *, body: Any = None, sent: dict[str, Any] | None = None
+    ) -> Iterator[httpx.Response]:
+        """``request`` for a streamed body: retries and the breaker cover getting the
+        response's status; once the body flows, a failure (a cut stream) is the caller's to
+        handle, by failing over, since part of the answer has been shown."""
+        response = self._send(method, path, body, sent, stream=True)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _send(
+        self, method: str, path: str, body: Any, sent: dict[str, Any] | None, *, stream: bool
+    ) -> httpx.Response:
         if self.offline():
             raise OfflineRefused(self.name, self.host)
         payload = json.dumps(body).encode() if body is not None else b""
@@ -115,7 +134,7 @@ class Transport:
         def attempt() -> httpx.Response:
             nonlocal attempts
             attempts += 1
-            return self._once(method, path, payload)
+            return self._once(method, path, payload, stream)
 
         def counted() -> httpx.Response:
             return self.retry.call(attempt, on_retry=lambda exc: None)
@@ -132,12 +151,17 @@ class Transport:
             receipt.attempts, receipt.status = attempts, response.status_code
         return response
 
-    def _once(self, method: str, path: str, payload: bytes) -> httpx.Response:
+    def _once(self, method: str, path: str, payload: bytes, stream: bool) -> httpx.Response:
         deadline = time.monotonic() + self.timeout_s
-        response = self.client.request(
+        request = self.client.build_request(
             method, self.base_url + path, content=payload or None, headers=self._headers()
         )
+        response = self.client.send(request, stream=stream)
+        if stream and response.status_code >= 400:
+            response.read()  # an error body is short: read it for the message, then close
+            response.close()
         if time.monotonic() > deadline:
+            response.close()
             raise httpx.ReadTimeout("the response took longer than timeout_s")
         if response.status_code == 429 or response.status_code >= 500:
             error = RemoteError(

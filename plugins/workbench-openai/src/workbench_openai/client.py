@@ -1,0 +1,142 @@
+"""The OpenAI-compatible protocol: list models, stream a chat completion, embed texts.
+
+Requests go through a ``Transport`` (offline refusal, timeouts, retries, breaker, receipts);
+this module only speaks the protocol. A streamed completion is read as server-sent events:
+``data: {json}`` lines, each with a ``choices[0].delta.content`` piece, ended by
+``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench.backends.remote.transport import Transport
+from workbench.core.answering.chat import ChatParams, Completion
+
+CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
+
+
+def list_models(transport: Transport) -> list[str]:
+    """The model ids the server offers (``GET /models``)."""
+    data = transport.request("GET", "/models").json()
+    return [str(item["id"]) for item in data.get("data", [])]
+
+
+@dataclass
+class OpenAIChat:
+    """A chat model served by an OpenAI-compatible server (a ``ChatModel``)."""
+
+    transport: Transport
+    model: str
+    context_size: int = 4096
+
+    @property
+    def name(self) -> str:
+        return f"{self.transport.name}:{self.model}"
+
+    def count_tokens(self, text: str) -> int:
+        return int(len(text) / CHARS_PER_TOKEN) + 1
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        return sum(self.count_tokens(m["content"]) + 4 for m in messages) + 2
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return text[: int(max(0, max_tokens) * CHARS_PER_TOKEN)]
+
+    def _body(self, messages: list[dict[str, str]], params: ChatParams, stream: bool) -> Any:
+        return {
+            "model": self.model, "messages": messages, "max_tokens": params.max_tokens,
+            "temperature": params.temperature, "seed": params.seed, "stream": stream,
+            **({"stop": params.stop} if params.stop else {}),
+        }  # fmt: skip
+
+    def complete(self, messages: list[dict[str, str]], params: ChatParams) -> Completion:
+        """One completion, not streamed."""
+        started = time.perf_counter()
+        response = self.transport.request(
+            "POST", "/chat/completions", body=self._body(messages, params, False),
+            sent=_sent(messages),
+        )  # fmt: skip
+        data = response.json()
+        elapsed = (time.perf_counter() - started) * 1000
+        usage = data.get("usage") or {}
+        choice = data["choices"][0]
+        return Completion(
+            text=choice["message"].get("content") or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            prompt_ms=0.0, first_token_ms=elapsed, generate_ms=0.0,
+            finish_reason=choice.get("finish_reason") or "stop",
+        )  # fmt: skip
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        params: ChatParams,
+        *,
+        on_token: Callable[[str], None] = lambda text: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Completion:
+        """Stream a completion, calling ``on_token`` with each piece of text."""
+        started = time.perf_counter()
+        pieces: list[str] = []
+        first_at = last_at = None
+        reason = "length"
+        body = self._body(messages, params, True)
+        with self.transport.stream(
+            "POST", "/chat/completions", body=body, sent=_sent(messages)
+        ) as response:
+            for event in events(response.iter_lines()):
+                choice = (event.get("choices") or [{}])[0]
+                piece = (choice.get("delta") or {}).get("content") or ""
+                if piece:
+                    last_at = time.perf_counter()
+                    first_at = first_at or last_at
+                    pieces.append(piece)
+                    on_token(piece)
+                if choice.get("finish_reason"):
+                    reason = choice["finish_reason"]
+                if should_stop():
+                    reason = "cancelled"
+                    break
+        return Completion(
+            text="".join(pieces),
+            prompt_tokens=self.prompt_tokens(messages),
+            completion_tokens=len(pieces),  # one piece per token on the servers measured
+            prompt_ms=0.0,
+            first_token_ms=((first_at or time.perf_counter()) - started) * 1000,
+            generate_ms=((last_at - first_at) * 1000) if first_at and last_at else 0.0,
+            finish_reason=reason,
+        )
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings from ``POST /embeddings``, in the order of ``texts``."""
+        response = self.transport.request(
+            "POST", "/embeddings", body={"model": self.model, "input": texts},
+            sent={"texts": len(texts), "bytes": sum(len(t.encode()) for t in texts)},
+        )  # fmt: skip
+        rows = sorted(response.json()["data"], key=lambda row: row["index"])
+        return np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+
+
+def events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The JSON events of a server-sent-event stream, up to ``data: [DONE]``."""
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # comments, keep-alives, blank separators
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        if data:
+            yield json.loads(data)
+
+
+def _sent(messages: list[dict[str, str]]) -> dict[str, Any]:
+    """What a chat request carries, for its receipt (sizes, not the text)."""
+    return {"messages": len(messages), "bytes": sum(len(m["content"].encode()) for m in messages)}

@@ -1,0 +1,105 @@
+"""The OpenAI-compatible client against a real `python -m llama_cpp.server` on 127.0.0.1,
+serving the bundled SmolLM2 GGUF behind an API key."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from workbench_openai import OpenAIChat, list_models
+
+from workbench.backends.remote.resilience import RemoteError, RetryPolicy
+from workbench.backends.remote.transport import OfflineRefused, Transport
+from workbench.core.answering.chat import ChatParams
+from workbench.core.answering.models import bundled_model_path
+
+KEY = "sk-local-test-4f9a2c"
+ENV = "WB_TEST_OPENAI_KEY"
+MESSAGES = [
+    {"role": "system", "content": "You answer briefly."},
+    {"role": "user", "content": "The train to Lisbon leaves at 07:40. When does it leave?"},
+]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    command = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),
+        "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+        "--api_key", KEY, "--n_ctx", "2048", "--n_threads", "1",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until it answers (it is loading the model)
+        try:
+            if httpx.get(f"{url}/models", headers={"authorization": f"Bearer {KEY}"}).is_success:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
+    yield url, log
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def transport(server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> Transport:
+    monkeypatch.setenv(ENV, KEY)
+    return Transport("gpu", server[0], api_key_env=ENV, timeout_s=60.0,
+                     retry=RetryPolicy(max_retries=1, base_s=0.01, cap_s=0.05))  # fmt: skip
+
+
+def test_models_are_listed(transport: Transport) -> None:
+    assert list_models(transport) == ["smollm2"]
+
+
+def test_streamed_answer_equals_the_whole_one(transport: Transport) -> None:
+    chat = OpenAIChat(transport, "smollm2")
+    params = ChatParams(max_tokens=24, temperature=0.0)
+    pieces: list[str] = []
+    streamed = chat.chat(MESSAGES, params, on_token=pieces.append)
+    whole = chat.complete(MESSAGES, params)
+    assert streamed.text == whole.text and streamed.text.strip()
+    assert "".join(pieces) == streamed.text and len(pieces) > 3  # it streamed, piece by piece
+    assert streamed.finish_reason in ("stop", "length") and streamed.first_token_ms > 0
+    receipts = transport.receipts
+    assert [r.path for r in receipts] == ["/chat/completions", "/chat/completions"]
+    assert all(r.status == 200 and r.host.startswith("127.0.0.1:") for r in receipts)
+    assert receipts[0].sent == {"messages": 2, "bytes": sum(len(m["content"]) for m in MESSAGES)}
+
+
+def test_a_missing_key_is_a_clear_401_and_keys_stay_out_of_logs(
+    server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    keyless = Transport("gpu", server[0], api_key_env=ENV, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(RemoteError) as caught:
+        list_models(keyless)
+    assert "HTTP 401" in str(caught.value) and ENV in str(caught.value)
+    assert KEY not in server[1].read_text()  # the server's log never shows the key
+
+
+def test_offline_reaches_no_server(transport: Transport) -> None:
+    transport.offline = lambda: True
+    with pytest.raises(OfflineRefused):
+        OpenAIChat(transport, "smollm2").chat(MESSAGES, ChatParams(max_tokens=4))
+    assert transport.receipts == []
