@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from workbench_openai import OpenAIChat, list_models
 
 from workbench.backends.remote.resilience import RemoteError, RetryPolicy
 from workbench.backends.remote.transport import OfflineRefused, Transport
+from workbench.config import BackendConfig
 from workbench.core.answering.chat import ChatParams
 from workbench.core.answering.models import bundled_model_path
 
@@ -103,3 +105,30 @@ def test_offline_reaches_no_server(transport: Transport) -> None:
     with pytest.raises(OfflineRefused):
         OpenAIChat(transport, "smollm2").chat(MESSAGES, ChatParams(max_tokens=4))
     assert transport.receipts == []
+
+
+def test_a_configured_backend_is_listed_and_answers(
+    server: tuple[str, Path], make_workbench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, KEY)
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "travel.txt").write_text("The train to Lisbon leaves at 07:40 from platform 3.\n")
+    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32)
+    workbench.settings.backends = {
+        "gpu": BackendConfig("gpu", "openai", server[0], model="smollm2", api_key_env=ENV)
+    }
+    listed = {m.name: m for m in workbench.models()}
+    assert listed["gpu:smollm2"].source == "remote" and not listed["gpu:smollm2"].error
+    workbench.add_folder(folder)
+    workbench.ingest()
+    record = workbench.ask("When does the train to Lisbon leave?", model="gpu:smollm2")
+    assert (record.backend, record.model, record.declined) == ("gpu", "gpu:smollm2", False)
+    assert record.answer.strip() and record.model_sha256 is None
+    assert record.params["runtime"]["host"].startswith("127.0.0.1:")
+
+    requests = server[1].read_text().count("POST /v1/chat/completions")
+    workbench.settings.offline = True
+    with pytest.raises(OfflineRefused):
+        workbench.ask("When does the train to Lisbon leave?", model="gpu:smollm2")
+    assert server[1].read_text().count("POST /v1/chat/completions") == requests  # none sent

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from workbench.backends import remote
 from workbench.config import Settings
 from workbench.core.answering import packaged
 from workbench.core.answering.gguf import read_header
@@ -92,7 +93,8 @@ class ModelCatalog:
 
     def models(self) -> list[ModelInfo]:
         """Every chat model Workbench can run, the default one marked."""
-        _, models = self._discovered()
+        _, local = self._discovered()
+        models = local + self.remote_models()
         default = self.default_name().lower()
         for model in models:
             model.default = model.name.lower() == default
@@ -141,8 +143,27 @@ class ModelCatalog:
         real = os.path.realpath(file)
         return next(m for m in self.models() if os.path.realpath(m.path) == real)
 
+    def remote_models(self) -> list[ModelInfo]:
+        """The model of each [backends.NAME] block, as ``NAME:MODEL`` (nothing is fetched)."""
+        found = []
+        for config in self.settings.backends.values():
+            info = ModelInfo(f"{config.name}:{config.model}", config.base_url, "remote",
+                             backend=config.name)  # fmt: skip
+            if config.type not in self.backend_factories:
+                info.error = (
+                    f"no backend type '{config.type}' is installed (for an OpenAI-compatible "
+                    'server: the workbench-openai plugin, type = "openai")'
+                )
+            found.append(info)
+        return found
+
     def backend(self, name: str) -> Any:
-        """The backend called ``name``, created once."""
+        """The backend called ``name``, created once (a [backends.NAME] block connects its
+        type to its server through one transport)."""
+        config = self.settings.backends.get(name)
+        if config is not None and name not in self._backends:
+            kind = self.backend(config.type)
+            self._backends[name] = kind.connect(config, remote.transport_for(config, self.settings))
         if name not in self._backends:
             if name not in self.backend_factories:
                 raise WorkbenchError(
@@ -163,8 +184,11 @@ class ModelCatalog:
         model = self.model(name)
         return self.backend(model.backend).load(model, self.settings)
 
-    def sha256(self, model: ModelInfo) -> str:
-        """The model file's sha256 (cached on disk by path, size and mtime)."""
+    def sha256(self, model: ModelInfo) -> str | None:
+        """The model file's sha256 (cached on disk by path, size and mtime); None for a
+        remote model (its weights are the server's)."""
+        if model.source == "remote":
+            return None
         return file_sha256(model.path, self._hashes_file)
 
 

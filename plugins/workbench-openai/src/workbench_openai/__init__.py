@@ -1,5 +1,59 @@
-"""Workbench plugin: OpenAI-compatible servers as a remote chat and embedding backend."""
+"""Workbench plugin: OpenAI-compatible servers as a remote chat backend.
 
+Registers the backend type ``openai``; each ``[backends.NAME]`` block with
+``type = "openai"`` becomes a backend called NAME whose model is listed as ``NAME:MODEL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.backends.remote.transport import Transport
+from workbench.config import BackendConfig
+from workbench.hookspecs import hookimpl
 from workbench_openai.client import OpenAIChat, list_models
 
-__all__ = ["OpenAIChat", "list_models"]
+__all__ = ["OpenAIBackend", "OpenAIChat", "OpenAIType", "list_models"]
+
+
+@dataclass
+class OpenAIBackend:
+    """One configured OpenAI-compatible server."""
+
+    config: BackendConfig
+    transport: Transport
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def load(self, model: Any, settings: Any) -> OpenAIChat:
+        return OpenAIChat(self.transport, self.config.model, context_size=settings.context_size)
+
+    def models(self) -> list[str]:
+        return list_models(self.transport)
+
+    def describe(self) -> dict[str, Any]:
+        assert self.transport.breaker is not None
+        return {"name": self.name, "type": "openai", "host": self.transport.host,
+                "model": self.config.model, "breaker": self.transport.breaker.state}  # fmt: skip
+
+
+class OpenAIType:
+    """The ``openai`` backend type: connects a config block to its server."""
+
+    name = "openai"
+    remote = True
+
+    def connect(self, config: BackendConfig, transport: Transport) -> OpenAIBackend:
+        return OpenAIBackend(config, transport)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "type": "remote", "protocol": "OpenAI-compatible"}
+
+
+@hookimpl
+def register_backends(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    register("openai", OpenAIType)

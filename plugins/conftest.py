@@ -1,4 +1,4 @@
-"""The Workbench suite's shared fixtures, for this plugin's tests.
+"""The Workbench suite's shared fixtures, for the first-party plugins' tests.
 
 ``tests/conftest.py`` at the checkout's root gives every test its own ``WORKBENCH_HOME`` (an
 autouse fixture) and shares one real embedder per session. It is loaded here under its own
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[3] / "tests" / "conftest.py"
+SHARED = Path(__file__).resolve().parents[1] / "tests" / "conftest.py"
 
 _spec = importlib.util.spec_from_file_location("workbench_shared_conftest", SHARED)
 assert _spec is not None and _spec.loader is not None, f"missing {SHARED}"
