@@ -56,7 +56,7 @@ def _ask_streaming(
     streamed = Text()
     status = {
         "retrieve": "Searching…", "load": "Loading model…", "judge": "Reading the sources…",
-        "generate": "", "check": "",
+        "generate": "", "check": "", "failover": "The backend failed; answering locally…",
     }  # fmt: skip
     # The shared console keeps long lines whole (soft wrap); a live region must wrap them.
     with Live(
@@ -68,6 +68,8 @@ def _ask_streaming(
     ) as live:
 
         def on_progress(progress: AskProgress) -> None:
+            if progress.phase == "failover":  # the answer starts again on another backend
+                streamed.truncate(0)
             if status.get(progress.phase):
                 live.update(Text(status[progress.phase], style="dim"))
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from workbench.backends.remote.resilience import RemoteError, RetryPolicy
 from workbench.backends.remote.transport import OfflineRefused, Transport
 from workbench.config import BackendConfig
 from workbench.core.answering.chat import ChatParams
-from workbench.core.answering.models import bundled_model_path
+from workbench.core.answering.models import BUNDLED_NAME, bundled_model_path
 
 KEY = "sk-local-test-4f9a2c"
 ENV = "WB_TEST_OPENAI_KEY"
@@ -127,8 +128,41 @@ def test_a_configured_backend_is_listed_and_answers(
     assert record.answer.strip() and record.model_sha256 is None
     assert record.params["runtime"]["host"].startswith("127.0.0.1:")
 
+    assert record.params["failover"] == []
+
     requests = server[1].read_text().count("POST /v1/chat/completions")
     workbench.settings.offline = True
+    workbench.settings.backends = {"gpu": replace(workbench.settings.backends["gpu"], fallback="")}
     with pytest.raises(OfflineRefused):
         workbench.ask("When does the train to Lisbon leave?", model="gpu:smollm2")
     assert server[1].read_text().count("POST /v1/chat/completions") == requests  # none sent
+
+
+def test_a_failing_backend_fails_over_to_the_local_model(
+    server: tuple[str, Path], make_workbench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "travel.txt").write_text("The train to Lisbon leaves at 07:40 from platform 3.\n")
+    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32)
+    workbench.settings.backends = {  # nothing listens there
+        "gpu": BackendConfig("gpu", "openai", f"http://127.0.0.1:{free_port()}/v1",
+                             model="smollm2", max_retries=1, connect_timeout_s=1.0),
+    }  # fmt: skip
+    workbench.add_folder(folder)
+    workbench.ingest()
+    phases: list[str] = []
+    record = workbench.ask("When does the train to Lisbon leave?", model="gpu:smollm2",
+                           on_progress=lambda p: phases.append(p.phase))  # fmt: skip
+    assert record.backend == "llama-cpp" and record.model == BUNDLED_NAME  # answered locally
+    assert "07:40" in record.answer and "failover" in phases
+    (failover,) = record.params["failover"]
+    assert (failover["backend"], failover["to"]) == ("gpu", BUNDLED_NAME)
+    assert "Could not reach the backend 'gpu'" in failover["error"]
+    assert workbench.answer(record.id).params["failover"] == record.params["failover"]  # logged
+
+    workbench.settings.offline = True  # offline: straight to the local model, nothing sent
+    offline = workbench.ask("When does the train to Lisbon leave?", model="gpu:smollm2")
+    assert (
+        offline.backend == "llama-cpp" and "Offline mode" in offline.params["failover"][0]["error"]
+    )

@@ -157,6 +157,32 @@ class ModelCatalog:
             found.append(info)
         return found
 
+    def fallback(self, model: ModelInfo) -> ModelInfo | None:
+        """Where an answer goes when ``model``'s remote backend fails: its block's
+        ``fallback`` (another backend, or "local": the default local model), or None."""
+        config = self.settings.backends.get(model.backend) if model.source == "remote" else None
+        if config is None or not config.fallback:
+            return None
+        if config.fallback == "local":
+            local = [m for m in self.models() if m.source != "remote" and not m.error]
+            default = self.default_name().lower()
+            named = [m for m in local if m.name.lower() == default]
+            preferred = [m for m in local if m.name in packaged.DEFAULT_ORDER]
+            choice = (named or preferred or [m for m in local if m.name == BUNDLED_NAME])[:1]
+            return (
+                packaged.ready(choice[0], self.paths.models_dir, self._hashes_file)
+                if choice
+                else None
+            )
+        target = self.settings.backends.get(config.fallback)
+        if target is None:
+            raise WorkbenchError(
+                f"[backends.{config.name}] falls back to '{config.fallback}', which is neither "
+                'another [backends] block nor "local".',
+                "Bad config",
+            )
+        return self._usable(f"{target.name}:{target.model}")
+
     def backend(self, name: str) -> Any:
         """The backend called ``name``, created once (a [backends.NAME] block connects its
         type to its server through one transport)."""

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from workbench.backends.remote.resilience import RemoteError
+from workbench.backends.remote.transport import OfflineRefused
 from workbench.core.answering import answerability
 from workbench.core.answering.answers import AnswerLog, build_record, new_answer_id
 from workbench.core.answering.catalog import ModelCatalog
 from workbench.core.answering.chat import ChatParams
-from workbench.core.answering.rag import AnswerPolicy, AskProgress, answer_question, retrieve
+from workbench.core.answering.models import ModelInfo
+from workbench.core.answering.rag import (
+    Answer,
+    AnswerPolicy,
+    AskProgress,
+    Retrieval,
+    answer_question,
+    retrieve,
+)
 from workbench.core.answering.records import AnswerRecord, AnswerSummary
 from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
@@ -86,7 +97,6 @@ class Answerer:
             )
         settings = self.library.settings
         chosen = self.catalog.model(model)
-        backend = self.catalog.backend(chosen.backend)
         k = k or settings.answer_k
         embedder = self.library.embedder  # loads on first use: counted in setup_ms
         setup_ms = (time.perf_counter() - started) * 1000
@@ -96,18 +106,9 @@ class Answerer:
             store, embedder, question, k=k, rrf_k=settings.rrf_k,
             vector_cache=self._window_vectors,
         )  # fmt: skip
-        params = ChatParams(
-            max_tokens=settings.max_answer_tokens, temperature=settings.temperature,
-            seed=settings.seed, repeat_penalty=settings.repeat_penalty,
-        )  # fmt: skip
-        policy = AnswerPolicy(
-            min_relevance=settings.min_relevance, support_threshold=settings.support_threshold,
-            evidence_tokens=settings.evidence_tokens,
-            min_answerable=answerability.threshold(settings.min_answerable, chosen.name),
-        )  # fmt: skip
-        answer = answer_question(
-            question, retrieval, lambda: backend.load(chosen, settings), params, embedder, policy,
-            on_token=on_token, on_progress=on_progress, should_stop=should_stop, started=started,
+        answer, chosen, backend, policy, failovers = self._generate(
+            question, retrieval, chosen, on_token=on_token, on_progress=on_progress,
+            should_stop=should_stop, started=started,
         )  # fmt: skip
         record = build_record(
             answer,
@@ -116,17 +117,67 @@ class Answerer:
             model_sha256=self.catalog.sha256(chosen) if answer.ran_model else None,
             backend=backend.name,
             index_version=index_version,
-            params=self._params(k, params, backend, policy),
+            params={**self._params(k, backend, policy), "failover": failovers},
             total_ms=(time.perf_counter() - started) * 1000,
             setup_ms=setup_ms,
         )
         self.log.add(record)
         return record
 
-    def _params(
-        self, k: int, params: ChatParams, backend: Any, policy: AnswerPolicy
-    ) -> dict[str, Any]:
+    def _generate(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        chosen: ModelInfo,
+        *,
+        on_token: Callable[[str], None],
+        on_progress: Callable[[AskProgress], None],
+        should_stop: Callable[[], bool],
+        started: float,
+    ) -> tuple[Answer, ModelInfo, Any, AnswerPolicy, list[dict[str, str]]]:
+        """The answer from ``chosen``, or down its fallback chain when a remote backend fails
+        (each failure recorded), until one backend gives a complete answer."""
+        settings = self.library.settings
+        failovers: list[dict[str, str]] = []
+        tried = {chosen.name}
+        while True:
+            backend = self.catalog.backend(chosen.backend)
+            policy = self._policy(chosen.name)
+            try:
+                answer = answer_question(
+                    question, retrieval, partial(backend.load, chosen, settings),
+                    self._chat_params(), self.library.embedder, policy, on_token=on_token,
+                    on_progress=on_progress, should_stop=should_stop, started=started,
+                )  # fmt: skip
+                return answer, chosen, backend, policy, failovers
+            except (RemoteError, OfflineRefused) as exc:
+                fallback = self.catalog.fallback(chosen)
+                if fallback is None or fallback.name in tried:
+                    raise
+                failovers.append({"backend": chosen.backend, "model": chosen.name,
+                                  "error": exc.message, "to": fallback.name})  # fmt: skip
+                on_progress(AskProgress("failover"))  # a front end drops what was streamed
+                chosen = fallback
+                tried.add(chosen.name)
+
+    def _chat_params(self) -> ChatParams:
+        settings = self.library.settings
+        return ChatParams(
+            max_tokens=settings.max_answer_tokens, temperature=settings.temperature,
+            seed=settings.seed, repeat_penalty=settings.repeat_penalty,
+        )  # fmt: skip
+
+    def _policy(self, model_name: str) -> AnswerPolicy:
+        settings = self.library.settings
+        return AnswerPolicy(
+            min_relevance=settings.min_relevance, support_threshold=settings.support_threshold,
+            evidence_tokens=settings.evidence_tokens,
+            min_answerable=answerability.threshold(settings.min_answerable, model_name),
+        )  # fmt: skip
+
+    def _params(self, k: int, backend: Any, policy: AnswerPolicy) -> dict[str, Any]:
         """Everything besides the question and index that decided an answer."""
+        params = self._chat_params()
         settings = self.library.settings
         return {
             "k": k,

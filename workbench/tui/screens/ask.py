@@ -38,6 +38,7 @@ PHASES = {
     "load": "Loading the model (once per session)…",
     "prompt": "Reading the sources…",
     "judge": "Reading the sources: do they say it?…",
+    "failover": "The backend failed: answering with the fallback…",
     "generate": "Answering…",
     "check": "Checking every sentence against its sources…",
 }
@@ -219,6 +220,9 @@ class AskScreen(Screen[None]):
             self.post_message(AnswerTokenReceived("".join(parts)))
 
         def on_progress(progress: AskProgress) -> None:
+            if progress.phase == "failover":  # the answer starts again on another backend
+                parts.clear()
+                self.post_message(AnswerTokenReceived(""))
             self.post_message(AskProgressed(progress.phase))
 
         try:
