@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import click
 import typer
 
 from workbench.cli import ask, doctor, eval_cmd, library, models, watch
-from workbench.cli.common import PLUGIN_MANAGER, get_workbench, launch_ui
+from workbench.cli.common import OFFLINE, PLUGIN_MANAGER, get_workbench, launch_ui
 from workbench.cli.output import err_console, print_error, report_unexpected
 from workbench.errors import WorkbenchError
 
@@ -51,8 +51,19 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
         cls=WorkbenchGroup,
     )
 
-    def root(ctx: typer.Context) -> None:
+    def root(
+        ctx: typer.Context,
+        offline: Annotated[
+            bool,
+            typer.Option(
+                "--offline",
+                help="Send nothing off this machine: remote backends are refused (and their "
+                "fallbacks used), whatever config.toml says.",
+            ),
+        ] = False,
+    ) -> None:
         ctx.meta[PLUGIN_MANAGER] = plugin_manager  # meta is shared with every subcommand
+        ctx.meta[OFFLINE] = offline
         open_ui(ctx)
 
     root.__doc__ = open_ui.__doc__

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 PLUGIN_MANAGER = "workbench.plugin_manager"  # ctx.meta key: the manager build_cli was given
+OFFLINE = "workbench.offline"  # ctx.meta key: `workbench --offline ...`
 
 
 def get_workbench(ctx: typer.Context) -> Workbench:
@@ -32,6 +33,8 @@ def get_workbench(ctx: typer.Context) -> Workbench:
 
         ctx.obj = Workbench(plugin_manager=ctx.meta.get(PLUGIN_MANAGER))
     workbench: Workbench = ctx.obj
+    if ctx.meta.get(OFFLINE):
+        workbench.settings.offline = True
     return workbench
 
 

@@ -3,6 +3,7 @@ serving the bundled SmolLM2 GGUF behind an API key."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -166,3 +167,31 @@ def test_a_failing_backend_fails_over_to_the_local_model(
     assert (
         offline.backend == "llama-cpp" and "Offline mode" in offline.params["failover"][0]["error"]
     )
+
+
+def test_the_offline_flag_sends_nothing_and_answers_locally(
+    server: tuple[str, Path], make_workbench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli.app import build_cli
+
+    monkeypatch.setenv(ENV, KEY)
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "travel.txt").write_text("The train to Lisbon leaves at 07:40 from platform 3.\n")
+    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32)
+    workbench.settings.backends = {
+        "gpu": BackendConfig("gpu", "openai", server[0], model="smollm2", api_key_env=ENV)
+    }
+    workbench.add_folder(folder)
+    workbench.ingest()
+    before = server[1].read_text().count("POST /v1/chat/completions")
+    result = CliRunner().invoke(
+        build_cli(), ["--offline", "ask", "When does the train leave?", "--model", "gpu:smollm2",
+                      "--json"], obj=workbench, catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["backend"] == "llama-cpp" and record["params"]["failover"][0]["backend"] == "gpu"
+    assert server[1].read_text().count("POST /v1/chat/completions") == before  # nothing sent
