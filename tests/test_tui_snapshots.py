@@ -30,7 +30,9 @@ def snapshot_app(workbench: Workbench) -> Any:
 async def _steady(pilot: Any) -> None:
     pilot.app.sub_title = "snapshot"
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await pilot.pause()  # the workers' results are handled: tables filled
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()  # ...and laid out again for their new column widths (seen under load)
 
 
 def test_library_layout(snap_compare: Any, snapshot_app: Any) -> None:

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -195,3 +196,26 @@ def test_the_offline_flag_sends_nothing_and_answers_locally(
     record = json.loads(result.stdout)
     assert record["backend"] == "llama-cpp" and record["params"]["failover"][0]["backend"] == "gpu"
     assert server[1].read_text().count("POST /v1/chat/completions") == before  # nothing sent
+
+
+def test_a_stream_cut_mid_answer_is_a_clear_error(tmp_path: Path) -> None:
+    """A server that sends the start of an answer and then drops the connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            event = b'data: {"choices": [{"delta": {"content": "The train"}}]}\n\n'
+            connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                               b"transfer-encoding: chunked\r\n\r\n"
+                               + f"{len(event):x}\r\n".encode() + event + b"\r\n")  # fmt: skip
+        listener.close()  # no closing chunk: the stream is cut
+
+    threading.Thread(target=serve, daemon=True).start()
+    chat = OpenAIChat(Transport("gpu", f"http://127.0.0.1:{port}/v1"), "smollm2")
+    pieces: list[str] = []
+    with pytest.raises(RemoteError, match="cut off mid-stream"):
+        chat.chat(MESSAGES, ChatParams(max_tokens=8), on_token=pieces.append)
+    assert pieces == ["The train"]  # what came before the cut was streamed

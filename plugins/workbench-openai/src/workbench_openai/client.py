@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import numpy as np
 
+from workbench.backends.remote.resilience import RemoteError
 from workbench.backends.remote.transport import Transport
 from workbench.core.answering.chat import ChatParams, Completion
 
@@ -92,7 +94,7 @@ class OpenAIChat:
         with self.transport.stream(
             "POST", "/chat/completions", body=body, sent=_sent(messages)
         ) as response:
-            for event in events(response.iter_lines()):
+            for event in events(_lines(response, self.transport.name)):
                 choice = (event.get("choices") or [{}])[0]
                 piece = (choice.get("delta") or {}).get("content") or ""
                 if piece:
@@ -135,6 +137,18 @@ def events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             return
         if data:
             yield json.loads(data)
+
+
+def _lines(response: httpx.Response, backend: str) -> Iterator[str]:
+    """The stream's lines; a connection cut mid-stream becomes a ``RemoteError``, so the
+    answer fails over instead of ending half-written."""
+    try:
+        yield from response.iter_lines()
+    except httpx.TransportError as exc:
+        raise RemoteError(
+            f"The answer from '{backend}' was cut off mid-stream ({type(exc).__name__}).",
+            retryable=False,
+        ) from None
 
 
 def _sent(messages: list[dict[str, str]]) -> dict[str, Any]:
