@@ -86,10 +86,7 @@ class ModelCatalog:
         """The `chat_model` setting, else the `models use` choice, else the best installed
         packaged model (``packaged.DEFAULT_ORDER``), else the bundled SmolLM2."""
         state, models = self._discovered()
-        if self.settings.chat_model or state.default:
-            return self.settings.chat_model or state.default
-        usable = {model.name for model in models if not model.error}
-        return next((name for name in packaged.DEFAULT_ORDER if name in usable), BUNDLED_NAME)
+        return self.settings.chat_model or state.default or _best_local(models)
 
     def models(self) -> list[ModelInfo]:
         """Every chat model Workbench can run, the default one marked."""
@@ -163,17 +160,11 @@ class ModelCatalog:
         config = self.settings.backends.get(model.backend) if model.source == "remote" else None
         if config is None or not config.fallback:
             return None
-        if config.fallback == "local":
-            local = [m for m in self.models() if m.source != "remote" and not m.error]
+        if config.fallback == "local":  # the default model, unless that is a remote one
+            _, local = self._discovered()
             default = self.default_name().lower()
-            named = [m for m in local if m.name.lower() == default]
-            preferred = [m for m in local if m.name in packaged.DEFAULT_ORDER]
-            choice = (named or preferred or [m for m in local if m.name == BUNDLED_NAME])[:1]
-            return (
-                packaged.ready(choice[0], self.paths.models_dir, self._hashes_file)
-                if choice
-                else None
-            )
+            usable = any(m.name.lower() == default and not m.error for m in local)
+            return self.model(self.default_name() if usable else _best_local(local))
         target = self.settings.backends.get(config.fallback)
         if target is None:
             raise WorkbenchError(
@@ -216,6 +207,12 @@ class ModelCatalog:
         if model.source == "remote":
             return None
         return file_sha256(model.path, self._hashes_file)
+
+
+def _best_local(models: list[ModelInfo]) -> str:
+    """The first usable model of ``packaged.DEFAULT_ORDER``, else the bundled one."""
+    usable = {model.name for model in models if not model.error}
+    return next((name for name in packaged.DEFAULT_ORDER if name in usable), BUNDLED_NAME)
 
 
 def _stamp(path: Path) -> tuple[str, int]:
