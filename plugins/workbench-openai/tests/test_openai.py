@@ -73,6 +73,18 @@ def transport(server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> Tran
                      retry=RetryPolicy(max_retries=1, base_s=0.01, cap_s=0.05))  # fmt: skip
 
 
+def asking(make_workbench: Any, tmp_path: Path, backend: BackendConfig) -> Any:
+    """A workbench over a one-file library whose backend ``gpu`` is ``backend``."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "travel.txt").write_text("The train to Lisbon leaves at 07:40 from platform 3.\n")
+    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32)
+    workbench.settings.backends = {"gpu": backend}
+    workbench.add_folder(folder)
+    workbench.ingest()
+    return workbench
+
+
 def test_models_are_listed(transport: Transport) -> None:
     assert list_models(transport) == ["smollm2"]
 
@@ -114,17 +126,10 @@ def test_a_configured_backend_is_listed_and_answers(
     server: tuple[str, Path], make_workbench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV, KEY)
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "travel.txt").write_text("The train to Lisbon leaves at 07:40 from platform 3.\n")
-    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32)
-    workbench.settings.backends = {
-        "gpu": BackendConfig("gpu", "openai", server[0], model="smollm2", api_key_env=ENV)
-    }
+    workbench = asking(make_workbench, tmp_path, BackendConfig(
+        "gpu", "openai", server[0], model="smollm2", api_key_env=ENV))  # fmt: skip
     listed = {m.name: m for m in workbench.models()}
     assert listed["gpu:smollm2"].source == "remote" and not listed["gpu:smollm2"].error
-    workbench.add_folder(folder)
-    workbench.ingest()
     record = workbench.ask("When does the train to Lisbon leave?", model="gpu:smollm2")
     assert (record.backend, record.model, record.declined) == ("gpu", "gpu:smollm2", False)
     assert record.answer.strip() and record.model_sha256 is None
@@ -143,16 +148,9 @@ def test_a_configured_backend_is_listed_and_answers(
 def test_a_failing_backend_fails_over_to_the_local_model(
     server: tuple[str, Path], make_workbench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "travel.txt").write_text("The train to Lisbon leaves at 07:40 from platform 3.\n")
-    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32)
-    workbench.settings.backends = {  # nothing listens there
-        "gpu": BackendConfig("gpu", "openai", f"http://127.0.0.1:{free_port()}/v1",
-                             model="smollm2", max_retries=1, connect_timeout_s=1.0),
-    }  # fmt: skip
-    workbench.add_folder(folder)
-    workbench.ingest()
+    workbench = asking(make_workbench, tmp_path, BackendConfig(  # nothing listens there
+        "gpu", "openai", f"http://127.0.0.1:{free_port()}/v1", model="smollm2", max_retries=1,
+        connect_timeout_s=1.0))  # fmt: skip
     phases: list[str] = []
     record = workbench.ask("When does the train to Lisbon leave?", model="gpu:smollm2",
                            on_progress=lambda p: phases.append(p.phase))  # fmt: skip
@@ -178,15 +176,8 @@ def test_the_offline_flag_sends_nothing_and_answers_locally(
     from workbench.cli.app import build_cli
 
     monkeypatch.setenv(ENV, KEY)
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "travel.txt").write_text("The train to Lisbon leaves at 07:40 from platform 3.\n")
-    workbench = make_workbench(scan_model_caches=False, max_answer_tokens=32)
-    workbench.settings.backends = {
-        "gpu": BackendConfig("gpu", "openai", server[0], model="smollm2", api_key_env=ENV)
-    }
-    workbench.add_folder(folder)
-    workbench.ingest()
+    workbench = asking(make_workbench, tmp_path, BackendConfig(
+        "gpu", "openai", server[0], model="smollm2", api_key_env=ENV))  # fmt: skip
     before = server[1].read_text().count("POST /v1/chat/completions")
     result = CliRunner().invoke(
         build_cli(), ["--offline", "ask", "When does the train leave?", "--model", "gpu:smollm2",
