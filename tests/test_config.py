@@ -114,6 +114,8 @@ def test_backend_blocks_are_read_and_checked(tmp_path: Path) -> None:
         ('type = "openai"\nbase_url = "http://h"\ntimeout_s = 0', "timeout_s must be"),
         ('type = "openai"\nbase_url = "http://h"\nmax_retries = 99', "max_retries must be"),
         ('type = "openai"\nbase_url = "http://h"\nurl = "x"', r"unknown key\(s\) url"),
+        ('type = "openai"\nbase_url = "http://h"\nfallback = "nowhere"', 'must be "local"'),
+        ('type = "openai"\nbase_url = "http://h"\nfallback = "gpu"', 'must be "local"'),
     ],
 )
 def test_bad_backend_blocks_are_explained(tmp_path: Path, block: str, message: str) -> None:

@@ -429,6 +429,13 @@ def parse_backends(blocks: Any, config_file: Path) -> dict[str, BackendConfig]:
             _check_numbers(parsed[name])
         except (TypeError, ValueError) as exc:
             raise WorkbenchError(f"{where}: {exc}", "Bad config") from None
+    for config in parsed.values():
+        if config.fallback not in ("", "local", *parsed) or config.fallback == config.name:
+            raise WorkbenchError(
+                f"[backends.{config.name}] in {config_file}: fallback = {config.fallback!r} "
+                'must be "local" (the local model), "" (none) or another [backends] block.',
+                "Bad config",
+            )
     return parsed
 
 
