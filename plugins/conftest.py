@@ -9,7 +9,13 @@ them in this folder too.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from loopback import TEST_KEY, llama_server
+
+from workbench.core.answering.models import bundled_model_path
 
 SHARED = Path(__file__).resolve().parents[1] / "tests" / "conftest.py"
 
@@ -22,3 +28,15 @@ workbench_home = _shared.workbench_home
 embedder = _shared.embedder
 make_workbench = _shared.make_workbench
 workbench = _shared.workbench
+
+
+@pytest.fixture(scope="module")
+def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real `python -m llama_cpp.server` serving the bundled SmolLM2 as ``smollm2`` behind
+    the key ``TEST_KEY``, one per test module: its base URL and its log file."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    try:
+        with llama_server(bundled_model_path(), log, api_key=TEST_KEY) as url:
+            yield url, log
+    except RuntimeError as exc:
+        pytest.fail(str(exc))

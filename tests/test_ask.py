@@ -155,10 +155,11 @@ def test_cli_ask_and_answers_json_contract(asker: Any) -> None:
     assert set(listed[0]) >= {"id", "question", "created", "model", "groundedness"}
     assert listed[0]["id"] == record["id"]
     shown = json.loads(run(asker, "answers", "show", record["id"], "--json").stdout)
-    assert shown["answer"] == record["answer"]
+    assert shown["answer"] == record["answer"] and shown["receipts"] == []  # a local answer
 
     human = run(asker, "answers", "show", record["id"])
     assert "How often should I water tomatoes?" in human.stdout and "Groundedness" in human.stdout
+    assert "Nothing was sent off this machine" in human.stdout
     missing = run(asker, "answers", "show", "ffffffff")
     assert missing.exit_code == 1 and "No answer with id" in missing.stderr
 

@@ -174,6 +174,30 @@ def decline_reason(record: AnswerRecord) -> str:
     )
 
 
+def receipt_lines(record: AnswerRecord) -> list[str]:
+    """What the answer sent off this machine: one line per remote request carrying library
+    text (where, when, how it went, how much, its hash), then the chunks it carried."""
+    if not record.receipts:
+        return ["Nothing was sent off this machine for this answer."]
+    lines = []
+    for receipt in record.receipts:
+        status = receipt["status"] if receipt["status"] is not None else "no response"
+        tries = receipt["attempts"]
+        lines.append(
+            f"{receipt['started']} → {receipt['backend']} ({receipt['host']}{receipt['path']}) · "
+            f"HTTP {status} after {tries} attempt{'s' * (tries != 1)} · {receipt['bytes_sent']} "
+            f"bytes, sha256 {receipt['sha256'][:16]}"
+        )
+        if receipt.get("error"):
+            lines.append(f"    failed: {receipt['error']}")
+        for chunk in receipt.get("sent", {}).get("chunks", []):
+            lines.append(
+                f"    [{chunk['n']}] {chunk['path']} · chunk {chunk['chunk']} · "
+                f"{chunk['bytes']} bytes, sha256 {chunk['sha256'][:16]}"
+            )
+    return lines
+
+
 class AnswerPiece(NamedTuple):
     text: str
     unsupported: bool  # a sentence the grounding check found no support for

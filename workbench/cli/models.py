@@ -8,7 +8,7 @@ import typer
 
 from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, print_json
-from workbench.presentation import size_label
+from workbench.presentation import receipt_lines, size_label
 
 models_app = typer.Typer(help="Chat models: list, choose the default, add GGUF files.")
 answers_app = typer.Typer(help="The answer log: every answer with its sources and timings.")
@@ -139,7 +139,8 @@ def show_answer(
     answer_id: Annotated[str, typer.Argument(metavar="ID", help="Answer id (or its start).")],
     json_: JsonFlag = False,
 ) -> None:
-    """One logged answer in full: question, answer, checks, sources, model, timings."""
+    """One logged answer in full: question, answer, checks, sources, model, timings, and
+    what was sent to remote backends (receipts)."""
     record = get_workbench(ctx).answer(answer_id)
     if json_:
         print_json(record.as_json())
@@ -158,3 +159,12 @@ def show_answer(
         + " · ".join(f"{name} {value:g}" for name, value in timings.items())
         + f" · model sha256 {record.model_sha256 or '-'}[/]"
     )
+    for failover in record.params.get("failover", []):
+        console.print(
+            Text(f"Failed over from {failover['model']} to {failover['to']}: {failover['error']}",
+                 style="yellow")
+        )  # fmt: skip
+    if record.receipts:
+        console.print("[bold]Sent off this machine:[/]")
+    for line in receipt_lines(record):
+        console.print(Text(line, style="" if record.receipts else "dim"))

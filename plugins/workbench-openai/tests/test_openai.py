@@ -5,27 +5,22 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from loopback import TEST_KEY, TEST_KEY_ENV, free_port
 from workbench_openai import OpenAIChat, list_models
 
 from workbench.backends.remote.resilience import RemoteError, RetryPolicy
 from workbench.backends.remote.transport import OfflineRefused, Transport
 from workbench.config import BackendConfig
 from workbench.core.answering.chat import ChatParams
-from workbench.core.answering.models import BUNDLED_NAME, bundled_model_path
+from workbench.core.answering.models import BUNDLED_NAME
 
-KEY = "sk-local-test-4f9a2c"
-ENV = "WB_TEST_OPENAI_KEY"
+KEY, ENV = TEST_KEY, TEST_KEY_ENV
 MESSAGES = [
     {"role": "system", "content": "You answer briefly."},
     {"role": "user", "content": "The train to Lisbon leaves at 07:40. When does it leave?"},
@@ -33,37 +28,9 @@ MESSAGES = [
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),
-        "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-        "--api_key", KEY, "--n_ctx", "2048", "--n_threads", "1",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until it answers (it is loading the model)
-        try:
-            if httpx.get(f"{url}/models", headers={"authorization": f"Bearer {KEY}"}).is_success:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
-    yield url, log
-    process.terminate()
-    process.wait(timeout=30)
+def server(openai_server: tuple[str, Path]) -> tuple[str, Path]:
+    return openai_server
 
 
 @pytest.fixture
@@ -119,7 +86,7 @@ def test_offline_reaches_no_server(transport: Transport) -> None:
     transport.offline = lambda: True
     with pytest.raises(OfflineRefused):
         OpenAIChat(transport, "smollm2").chat(MESSAGES, ChatParams(max_tokens=4))
-    assert transport.receipts == []
+    assert list(transport.receipts) == []
 
 
 def test_a_configured_backend_is_listed_and_answers(

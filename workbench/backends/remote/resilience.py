@@ -133,12 +133,16 @@ class CircuitBreaker:
         try:
             result = attempt()
         except BaseException:
-            with self._lock:
-                self._probing = False
-                self._failed += 1
-                if self._failed >= self.failures or self._opened_at is not None:
-                    self._opened_at = self.clock()  # (re)open: a failed probe waits again
+            self.record_failure()
             raise
         with self._lock:
             self._probing, self._failed, self._opened_at = False, 0, None
         return result
+
+    def record_failure(self) -> None:
+        """Count a failed call (also one that failed after it returned, as a cut stream)."""
+        with self._lock:
+            self._probing = False
+            self._failed += 1
+            if self._failed >= self.failures or self._opened_at is not None:
+                self._opened_at = self.clock()  # (re)open: a failed probe waits again

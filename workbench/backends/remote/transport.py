@@ -9,7 +9,7 @@ receipts, and keys that never leave the request.
   Authorization header, and never part of an error message, a receipt or a log line.
 - Receipts: each request that carries library text records where it went, when, its status
   and attempts, and what was sent (the caller's description, byte count and sha256 of the
-  body), so "what did I send where?" has an answer (``Receipt.as_json``).
+  body), so "what did I send where?" has an answer (``receipts.py`` says who gets them).
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ import hashlib
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from workbench.backends.remote.receipts import Receipt, issued
 from workbench.backends.remote.resilience import (
     CircuitBreaker,
     RemoteError,
@@ -34,6 +36,8 @@ from workbench.backends.remote.resilience import (
     retry_after,
 )
 from workbench.errors import WorkbenchError
+
+RECENT_RECEIPTS = 100  # kept on the transport for `backends check` and tests
 
 
 class OfflineRefused(WorkbenchError):
@@ -48,25 +52,6 @@ class OfflineRefused(WorkbenchError):
 
 
 @dataclass
-class Receipt:
-    """One remote request that carried library text: where, when, what, and how it went."""
-
-    backend: str
-    host: str
-    path: str
-    started: str  # ISO time
-    status: int | None  # the last HTTP status; None when no response came
-    attempts: int
-    bytes_sent: int
-    sha256: str  # of the request body
-    sent: dict[str, Any] = field(default_factory=dict)  # e.g. {"chunks": [ids]}
-    error: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class Transport:
     """HTTP to one backend (``base_url``) with the guarantees above."""
 
@@ -78,7 +63,7 @@ class Transport:
     connect_timeout_s: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: CircuitBreaker | None = None
-    receipts: list[Receipt] = field(default_factory=list)
+    receipts: deque[Receipt] = field(default_factory=lambda: deque(maxlen=RECENT_RECEIPTS))
     _client: httpx.Client | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -107,7 +92,7 @@ class Transport:
     ) -> httpx.Response:
         """Send one request (retried, through the breaker); raise ``RemoteError`` when it
         fails for good. ``sent`` describes library text in ``body``: then a receipt is kept."""
-        return self._send(method, path, body, sent, stream=False)
+        return self._send(method, path, body, sent, stream=False)[0]
 
     @contextlib.contextmanager
     def stream(
@@ -115,20 +100,26 @@ class Transport:
     ) -> Iterator[httpx.Response]:
         """``request`` for a streamed body: retries and the breaker cover getting the
         response's status; once the body flows, a failure (a cut stream) is the caller's to
-        handle, by failing over, since part of the answer has been shown."""
-        response = self._send(method, path, body, sent, stream=True)
+        handle, by failing over, since part of the answer has been shown. The receipt notes it."""
+        response, receipt = self._send(method, path, body, sent, stream=True)
         try:
             yield response
+        except Exception as exc:
+            if isinstance(exc, RemoteError) and self.breaker is not None:
+                self.breaker.record_failure()  # a cut stream counts against the backend
+            if receipt is not None:
+                receipt.error = self._scrub(str(exc)) or type(exc).__name__
+            raise
         finally:
             response.close()
 
     def _send(
         self, method: str, path: str, body: Any, sent: dict[str, Any] | None, *, stream: bool
-    ) -> httpx.Response:
+    ) -> tuple[httpx.Response, Receipt | None]:
         if self.offline():
             raise OfflineRefused(self.name, self.host)
         payload = json.dumps(body).encode() if body is not None else b""
-        receipt = self._receipt(path, payload, sent) if sent is not None else None
+        receipt: Receipt | None = None  # issued once the breaker lets the request go
         attempts = 0
 
         def attempt() -> httpx.Response:
@@ -137,6 +128,9 @@ class Transport:
             return self._once(method, path, payload, stream)
 
         def counted() -> httpx.Response:
+            nonlocal receipt
+            if sent is not None:
+                receipt = self._receipt(path, payload, sent)
             return self.retry.call(attempt, on_retry=lambda exc: None)
 
         try:
@@ -149,7 +143,7 @@ class Transport:
             raise self._explained(exc) from None
         if receipt is not None:
             receipt.attempts, receipt.status = attempts, response.status_code
-        return response
+        return response, receipt
 
     def _once(self, method: str, path: str, payload: bytes, stream: bool) -> httpx.Response:
         deadline = time.monotonic() + self.timeout_s
@@ -217,4 +211,4 @@ class Transport:
             sha256=hashlib.sha256(payload).hexdigest(), sent=dict(sent),
         )  # fmt: skip
         self.receipts.append(receipt)
-        return receipt
+        return issued(receipt)

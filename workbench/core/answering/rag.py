@@ -12,6 +12,7 @@ that supports it, and an unsupported one cites nothing and is reported in ``unsu
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.backends.remote.receipts import describing
 from workbench.core.answering import evidence
 from workbench.core.answering.answerability import CHECK_INSTRUCTION, YesNoJudge
 from workbench.core.answering.chat import ChatModel, ChatParams, Completion
@@ -282,19 +284,13 @@ def answer_question(
         query_vector=retrieval.query_vector,
     )  # fmt: skip
     messages = build_messages(question, blocks, model=model.name)
-    verdict = judge(question, blocks, model, policy.min_answerable, on_progress)
-    if verdict.declined:
-        return Answer(
-            question, NOT_STATED_TEXT, [s.as_citation() for s in used], None, True, used, None,
-            messages,
-            retrieve_ms=retrieval.ms, load_ms=load_ms,
-            first_token_ms=(time.perf_counter() - started) * 1000, best_relevance=retrieval.best,
-            answerability=verdict.p_yes, answerable_ms=verdict.ms, answerable_tokens=verdict.tokens,
-            declined_because=NOT_STATED,
-        )  # fmt: skip
-    on_progress(AskProgress("generate"))
-    chat_started = time.perf_counter()
-    completion = model.chat(messages, params, on_token=on_token, should_stop=should_stop)
+    with describing(chunks=sent_chunks(blocks, used)):  # on a remote backend's receipts
+        verdict = judge(question, blocks, model, policy.min_answerable, on_progress)
+        if verdict.declined:
+            return _not_stated(question, used, messages, retrieval, verdict, load_ms, started)
+        on_progress(AskProgress("generate"))
+        chat_started = time.perf_counter()
+        completion = model.chat(messages, params, on_token=on_token, should_stop=should_stop)
     first_token_ms = (chat_started - started) * 1000 + completion.first_token_ms
     on_progress(AskProgress("check"))
     check_started = time.perf_counter()
@@ -309,6 +305,35 @@ def answer_question(
         (time.perf_counter() - check_started) * 1000, retrieval.best, verdict.p_yes,
         verdict.ms, verdict.tokens,
     )  # fmt: skip
+
+
+def _not_stated(
+    question: str,
+    used: list[Source],
+    messages: list[dict[str, str]],
+    retrieval: Retrieval,
+    verdict: Verdict,
+    load_ms: float,
+    started: float,
+) -> Answer:
+    """The declined answer when the sources do not state the answer (``judge``)."""
+    return Answer(
+        question, NOT_STATED_TEXT, [s.as_citation() for s in used], None, True, used, None,
+        messages,
+        retrieve_ms=retrieval.ms, load_ms=load_ms,
+        first_token_ms=(time.perf_counter() - started) * 1000, best_relevance=retrieval.best,
+        answerability=verdict.p_yes, answerable_ms=verdict.ms, answerable_tokens=verdict.tokens,
+        declined_because=NOT_STATED,
+    )  # fmt: skip
+
+
+def sent_chunks(blocks: list[str], used: list[Source]) -> list[dict[str, Any]]:
+    """Which chunks a prompt carries, and the size and hash of the text taken from each."""
+    return [
+        {"n": source.n, "chunk": source.id, "path": source.path, "bytes": len(block.encode()),
+         "sha256": hashlib.sha256(block.encode()).hexdigest()}
+        for block, source in zip(blocks, used, strict=True)
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,8 @@ class AnswerRecord:
     sentences: list[CheckedSentence] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)
+    # Each remote request that carried library text (backends/remote/receipts.py).
+    receipts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The `workbench ask --json` record (the key order is part of the contract)."""
@@ -132,6 +134,7 @@ class AnswerRecord:
             "sentences": [s.as_json() for s in self.sentences],
             "sources": [s.as_json() for s in self.sources],
             "messages": self.messages,
+            "receipts": self.receipts,
         }
 
     @classmethod

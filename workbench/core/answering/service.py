@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.backends.remote.receipts import collecting
 from workbench.backends.remote.resilience import RemoteError
 from workbench.backends.remote.transport import OfflineRefused
 from workbench.core.answering import answerability
@@ -106,10 +107,11 @@ class Answerer:
             store, embedder, question, k=k, rrf_k=settings.rrf_k,
             vector_cache=self._window_vectors,
         )  # fmt: skip
-        answer, chosen, backend, policy, failovers = self._generate(
-            question, retrieval, chosen, on_token=on_token, on_progress=on_progress,
-            should_stop=should_stop, started=started,
-        )  # fmt: skip
+        with collecting() as receipts:
+            answer, chosen, backend, policy, failovers = self._generate(
+                question, retrieval, chosen, on_token=on_token, on_progress=on_progress,
+                should_stop=should_stop, started=started,
+            )  # fmt: skip
         record = build_record(
             answer,
             answer_id=new_answer_id(),
@@ -121,6 +123,7 @@ class Answerer:
             total_ms=(time.perf_counter() - started) * 1000,
             setup_ms=setup_ms,
         )
+        record.receipts = [receipt.as_json() for receipt in receipts]
         self.log.add(record)
         return record
 
