@@ -6,7 +6,9 @@ in the answer log."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +141,76 @@ def test_offline_sends_the_proxy_nothing(workbench: Any, proxy: FaultProxy) -> N
     record, _ = ask(workbench)
     assert record.backend == "llama-cpp" and record.receipts == []
     assert proxy.requests == []  # not one connection reached it
+
+
+def cli(workbench: Any, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from workbench.cli.app import build_cli
+
+    return CliRunner().invoke(build_cli(), list(args), obj=workbench)
+
+
+def test_backends_check_reports_health_and_a_good_probe_closes_the_breaker(
+    workbench: Any, proxy: FaultProxy
+) -> None:
+    ready = json.loads(cli(workbench, "backends", "check", "gpu", "--json").stdout)
+    assert ready["state"] == "ready" and ready["models"] == ["smollm2"] and ready["latency_ms"] > 0
+    assert ready["key"] == "environment" and ready["host"] == f"127.0.0.1:{proxy.port}"
+
+    proxy.faults = ["reset"] * 10
+    for _ in range(3):
+        ask(workbench)  # three failed asks (three attempts each) open the breaker
+    (listed,) = json.loads(cli(workbench, "backends", "list", "--json").stdout)["backends"]
+    assert (listed["state"], listed["breaker"]) == ("failing", "open")  # its probe was reset too
+    assert "Connection reset" in listed["error"]
+    human = cli(workbench, "backends", "check", "gpu")  # the faults are used up: it answers
+    assert human.exit_code == 0 and "ready" in human.stdout and "closed" in human.stdout
+    assert ask(workbench)[0].backend == "gpu"  # the breaker closed: asks go to the server
+
+    workbench.settings.offline = True
+    before = len(proxy.requests)
+    offline = cli(workbench, "backends", "check", "gpu")
+    assert offline.exit_code == 1 and "offline" in offline.stdout
+    assert len(proxy.requests) == before
+
+
+def test_a_model_the_server_does_not_serve_is_named(workbench: Any) -> None:
+    workbench.settings.backends = {
+        "gpu": replace(workbench.settings.backends["gpu"], model="llama-70b")
+    }
+    result = cli(workbench, "backends", "check", "gpu")
+    assert result.exit_code == 1 and "does not serve 'llama-70b'" in result.stdout
+    assert "smollm2" in result.stdout
+
+
+def test_the_key_can_come_from_the_system_keyring(
+    workbench: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class MemoryKeyring(KeyringBackend):  # a keyring store; the keyring API is the real one
+        priority = -1  # type: ignore[assignment]  # never chosen by itself, only when set
+        stored = {("workbench", TEST_KEY_ENV): TEST_KEY}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.stored.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.stored[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.stored.pop((service, username), None)
+
+    monkeypatch.delenv(TEST_KEY_ENV)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        health = json.loads(cli(workbench, "backends", "check", "gpu", "--json").stdout)
+        assert health["state"] == "ready" and health["key"] == "keyring"
+    finally:
+        keyring.set_keyring(previous)
+    missing = json.loads(cli(workbench, "backends", "check", "gpu", "--json").stdout)
+    assert missing["key"] == "missing" and "HTTP 401" in missing["error"]
+    assert TEST_KEY_ENV in missing["error"] and TEST_KEY not in json.dumps(missing)

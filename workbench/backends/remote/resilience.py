@@ -122,14 +122,16 @@ class CircuitBreaker:
             return "closed"
         return "half-open" if self.clock() - self._opened_at >= self.reset_s else "open"
 
-    def call(self, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` unless the breaker is open (then raise ``BreakerOpen`` at once)."""
+    def call(self, attempt: Callable[[], T], *, force: bool = False) -> T:
+        """Run ``attempt`` unless the breaker is open (then raise ``BreakerOpen`` at once).
+        ``force`` runs it anyway, as a probe whose outcome closes or reopens the breaker
+        (`workbench backends check`)."""
         with self._lock:
             state = self._state()
-            if state == "open" or (state == "half-open" and self._probing):
+            if not force and (state == "open" or (state == "half-open" and self._probing)):
                 left = self.reset_s - (self.clock() - (self._opened_at or 0.0))
                 raise BreakerOpen(self.name, max(left, 0.0))
-            self._probing = state == "half-open"
+            self._probing = state != "closed"
         try:
             result = attempt()
         except BaseException:

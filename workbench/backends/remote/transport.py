@@ -5,8 +5,9 @@ receipts, and keys that never leave the request.
   byte leaves the machine whatever the caller does.
 - Timeouts: a connect timeout, a read timeout between bytes, and a total deadline per attempt.
 - Retries and the circuit breaker come from ``resilience.py``, applied here for every caller.
-- Keys: read from the environment variable the backend names, per request; sent only in the
-  Authorization header, and never part of an error message, a receipt or a log line.
+- Keys: read per request from the environment variable the backend names, else from the
+  system keyring (``keyring_password``); sent only in the Authorization header, and never part
+  of an error message, a receipt or a log line.
 - Receipts: each request that carries library text records where it went, when, its status
   and attempts, and what was sent (the caller's description, byte count and sha256 of the
   body), so "what did I send where?" has an answer (``receipts.py`` says who gets them).
@@ -37,6 +38,7 @@ from workbench.backends.remote.resilience import (
 )
 from workbench.errors import WorkbenchError
 
+KEYRING_SERVICE = "workbench"  # `keyring set workbench GPU_API_KEY` stores a backend's key
 RECENT_RECEIPTS = 100  # kept on the transport for `backends check` and tests
 
 
@@ -88,11 +90,19 @@ class Transport:
             self._client = None
 
     def request(
-        self, method: str, path: str, *, body: Any = None, sent: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        sent: dict[str, Any] | None = None,
+        probe: bool = False,
     ) -> httpx.Response:
         """Send one request (retried, through the breaker); raise ``RemoteError`` when it
-        fails for good. ``sent`` describes library text in ``body``: then a receipt is kept."""
-        return self._send(method, path, body, sent, stream=False)[0]
+        fails for good. ``sent`` describes library text in ``body``: then a receipt is kept.
+        A ``probe`` (a health check) is tried once, even while the breaker is open, and its
+        outcome closes or reopens it."""
+        return self._send(method, path, body, sent, stream=False, probe=probe)[0]
 
     @contextlib.contextmanager
     def stream(
@@ -114,7 +124,14 @@ class Transport:
             response.close()
 
     def _send(
-        self, method: str, path: str, body: Any, sent: dict[str, Any] | None, *, stream: bool
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        sent: dict[str, Any] | None,
+        *,
+        stream: bool,
+        probe: bool = False,
     ) -> tuple[httpx.Response, Receipt | None]:
         if self.offline():
             raise OfflineRefused(self.name, self.host)
@@ -131,11 +148,11 @@ class Transport:
             nonlocal receipt
             if sent is not None:
                 receipt = self._receipt(path, payload, sent)
-            return self.retry.call(attempt, on_retry=lambda exc: None)
+            return attempt() if probe else self.retry.call(attempt, on_retry=lambda exc: None)
 
         try:
             assert self.breaker is not None
-            response = self.breaker.call(counted)
+            response = self.breaker.call(counted, force=probe)
         except (RemoteError, httpx.TransportError) as exc:
             if receipt is not None:
                 receipt.attempts, receipt.error = attempts, self._scrub(str(exc))
@@ -168,9 +185,20 @@ class Transport:
             raise RemoteError(self._refusal(response), retryable=False, status=response.status_code)
         return response
 
+    def key(self) -> tuple[str, str]:
+        """The API key and where it came from: "environment", "keyring" (the system keyring's
+        ``workbench`` service, user ``api_key_env``), "missing", or "none" (none needed)."""
+        if not self.api_key_env:
+            return "", "none"
+        value = os.environ.get(self.api_key_env, "")
+        if value:
+            return value, "environment"
+        value = keyring_password(self.api_key_env)
+        return (value, "keyring") if value else ("", "missing")
+
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        key = self.key()[0]
         if key:
             headers["authorization"] = f"Bearer {key}"
         return headers
@@ -178,8 +206,9 @@ class Transport:
     def _refusal(self, response: httpx.Response) -> str:
         status = response.status_code
         if status in (401, 403):
-            where = f"the {self.api_key_env} environment variable" if self.api_key_env else (
-                "no key (set api_key_env in its [backends] block)"
+            where = (
+                f"the {self.api_key_env} environment variable or the system keyring"
+                if self.api_key_env else "no key (set api_key_env in its [backends] block)"
             )  # fmt: skip
             return (
                 f"The backend '{self.name}' ({self.host}) refused the request (HTTP {status}): "
@@ -200,7 +229,7 @@ class Transport:
         )
 
     def _scrub(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        key = self.key()[0]
         return text.replace(key, "***") if key else text
 
     def _receipt(self, path: str, payload: bytes, sent: dict[str, Any]) -> Receipt:
@@ -212,3 +241,16 @@ class Transport:
         )  # fmt: skip
         self.receipts.append(receipt)
         return issued(receipt)
+
+
+def keyring_password(name: str) -> str:
+    """The key stored as ``name`` under the ``workbench`` service of the system keyring, or ""
+    when there is none, no keyring package, or no usable keyring (a headless machine)."""
+    try:
+        import keyring
+    except ImportError:
+        return ""
+    try:
+        return keyring.get_password(KEYRING_SERVICE, name) or ""
+    except Exception:  # noqa: BLE001 (any keyring backend failure means: no key from there)
+        return ""

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from workbench.backends import remote
-from workbench.config import Settings
+from workbench.backends.remote import health
+from workbench.backends.remote.health import BackendHealth
+from workbench.config import BackendConfig, Settings
 from workbench.core.answering import packaged
 from workbench.core.answering.gguf import read_header
 from workbench.core.answering.models import (
@@ -191,6 +194,29 @@ class ModelCatalog:
                 )
             self._backends[name] = self.backend_factories[name]()
         return self._backends[name]
+
+    def health(self, name: str | None = None, *, check: bool = True) -> list[BackendHealth]:
+        """Each configured remote backend (or only ``name``), asked whether it is ready and
+        what it serves (``check``; never in offline mode), or only described."""
+        configs = self.settings.backends
+        if name is not None and name not in configs:
+            known = ", ".join(sorted(configs)) or "none: add a [backends.NAME] block to config.toml"
+            raise WorkbenchError(f"No backend named '{name}'. Configured: {known}.",
+                                 "Unknown backend")  # fmt: skip
+
+        def one(config: BackendConfig) -> BackendHealth:
+            installed = config.type in self.backend_factories
+            backend = self.backend(config.name) if installed else None
+            if check:
+                return health.check(config, backend, self.settings.offline)
+            return health.describe(config, backend)
+
+        chosen = [config for config in configs.values() if name in (None, config.name)]
+        for config in chosen:  # connected here, one at a time; then asked side by side
+            if config.type in self.backend_factories:
+                self.backend(config.name)
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
+            return list(pool.map(one, chosen))
 
     def runtimes(self) -> dict[str, dict[str, Any]]:
         """What each backend says about itself (version, GPU offload, loaded models)."""

@@ -35,6 +35,10 @@ class OpenAIBackend:
     def models(self) -> list[str]:
         return list_models(self.transport)
 
+    def check(self) -> list[str]:
+        """The models the server serves, asked once even while the breaker is open."""
+        return list_models(self.transport, probe=True)
+
     def describe(self) -> dict[str, Any]:
         assert self.transport.breaker is not None
         return {"name": self.name, "type": "openai", "host": self.transport.host,

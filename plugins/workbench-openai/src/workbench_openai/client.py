@@ -24,10 +24,17 @@ from workbench.core.answering.chat import ChatParams, Completion
 CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
 
 
-def list_models(transport: Transport) -> list[str]:
+def list_models(transport: Transport, *, probe: bool = False) -> list[str]:
     """The model ids the server offers (``GET /models``)."""
-    data = transport.request("GET", "/models").json()
-    return [str(item["id"]) for item in data.get("data", [])]
+    response = transport.request("GET", "/models", probe=probe)
+    try:
+        return [str(item["id"]) for item in response.json().get("data", [])]
+    except (ValueError, AttributeError, KeyError, TypeError):
+        raise RemoteError(
+            f"'{transport.name}' ({transport.host}) did not answer GET /models with an "
+            "OpenAI-style model list: is base_url the API's root (usually ending in /v1)?",
+            retryable=False,
+        ) from None
 
 
 @dataclass
