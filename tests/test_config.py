@@ -124,3 +124,10 @@ def test_bad_backend_blocks_are_explained(tmp_path: Path, block: str, message: s
     with pytest.raises(WorkbenchError, match=message) as caught:
         Settings.load(config, {})
     assert "[backends.gpu]" in str(caught.value) and "sk-123" not in str(caught.value)
+
+
+def test_a_backend_block_cannot_take_the_local_models_name(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[backends.local]\ntype = "openai"\nbase_url = "http://h"\n')
+    with pytest.raises(WorkbenchError, match="names the local model"):
+        Settings.load(config, {})

@@ -370,9 +370,10 @@ def _number(value: Any, kind: type) -> Any:
     return _INVALID
 
 
+RESERVED_BACKENDS = {"local", "llama-cpp"}  # fallback = "local"; local models' backend
 BACKEND_KEYS = {
     "type", "base_url", "model", "api_key_env", "timeout_s", "connect_timeout_s", "max_retries",
-    "fallback",
+    "fallback", "input_name", "output_name",
 }  # fmt: skip
 
 
@@ -390,6 +391,8 @@ class BackendConfig:
     connect_timeout_s: float = 5.0
     max_retries: int = 2
     fallback: str = "local"  # another backend's name, "local" (the local model) or "" (none)
+    input_name: str = "text"  # KServe v2: the BYTES tensor the prompt goes in
+    output_name: str = "text"  # KServe v2: the BYTES tensor the answer comes back in
 
 
 def parse_backends(blocks: Any, config_file: Path) -> dict[str, BackendConfig]:
@@ -402,6 +405,9 @@ def parse_backends(blocks: Any, config_file: Path) -> dict[str, BackendConfig]:
         where = f"[backends.{name}] in {config_file}"
         if not isinstance(block, dict):
             raise WorkbenchError(f"{where} must be a table of settings.", "Bad config")
+        if name in RESERVED_BACKENDS:
+            raise WorkbenchError(f"{where}: '{name}' names the local model; call the block "
+                                 "something else, e.g. [backends.gpu].", "Bad config")  # fmt: skip
         if any("key" in key and key != "api_key_env" for key in block):
             raise WorkbenchError(
                 f"{where} holds a key. Keys are never written to config: put it in an "

@@ -51,7 +51,7 @@ class ModelCatalog:
         self.settings = settings
         self.backend_factories = dict(backends)
         self._home = home  # None: the user's home, looked up when needed
-        self._backends: dict[str, Any] = {}
+        self._backends: dict[str | tuple[str, str], Any] = {}
         self._found: tuple[Signature, ModelState, list[ModelInfo]] | None = None
 
     @property
@@ -181,9 +181,16 @@ class ModelCatalog:
         """The backend called ``name``, created once (a [backends.NAME] block connects its
         type to its server through one transport)."""
         config = self.settings.backends.get(name)
-        if config is not None and name not in self._backends:
-            kind = self.backend(config.type)
-            self._backends[name] = kind.connect(config, remote.transport_for(config, self.settings))
+        if config is not None:  # a block may share its type's name: [backends.kserve]
+            if ("block", name) not in self._backends:
+                kind = self._installed(config.type)
+                connected = kind.connect(config, remote.transport_for(config, self.settings))
+                self._backends["block", name] = connected
+            return self._backends["block", name]
+        return self._installed(name)
+
+    def _installed(self, name: str) -> Any:
+        """The backend (or backend type) a plugin registered as ``name``, created once."""
         if name not in self._backends:
             if name not in self.backend_factories:
                 raise WorkbenchError(
@@ -220,7 +227,7 @@ class ModelCatalog:
 
     def runtimes(self) -> dict[str, dict[str, Any]]:
         """What each backend says about itself (version, GPU offload, loaded models)."""
-        return {name: self.backend(name).describe() for name in self.backend_factories}
+        return {name: self._installed(name).describe() for name in self.backend_factories}
 
     def load(self, name: str | None = None) -> Any:
         """The loaded chat model (loaded once per process, then reused)."""

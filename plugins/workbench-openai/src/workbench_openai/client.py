@@ -8,20 +8,17 @@ this module only speaks the protocol. A streamed completion is read as server-se
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import numpy as np
 
+from workbench.backends.remote.common import EstimatedTokens, events, sent_messages
 from workbench.backends.remote.resilience import RemoteError
 from workbench.backends.remote.transport import Transport
 from workbench.core.answering.chat import ChatParams, Completion
-
-CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
 
 
 def list_models(transport: Transport, *, probe: bool = False) -> list[str]:
@@ -38,7 +35,7 @@ def list_models(transport: Transport, *, probe: bool = False) -> list[str]:
 
 
 @dataclass
-class OpenAIChat:
+class OpenAIChat(EstimatedTokens):
     """A chat model served by an OpenAI-compatible server (a ``ChatModel``)."""
 
     transport: Transport
@@ -48,15 +45,6 @@ class OpenAIChat:
     @property
     def name(self) -> str:
         return f"{self.transport.name}:{self.model}"
-
-    def count_tokens(self, text: str) -> int:
-        return int(len(text) / CHARS_PER_TOKEN) + 1
-
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        return sum(self.count_tokens(m["content"]) + 4 for m in messages) + 2
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return text[: int(max(0, max_tokens) * CHARS_PER_TOKEN)]
 
     def _body(self, messages: list[dict[str, str]], params: ChatParams, stream: bool) -> Any:
         return {
@@ -70,7 +58,7 @@ class OpenAIChat:
         started = time.perf_counter()
         response = self.transport.request(
             "POST", "/chat/completions", body=self._body(messages, params, False),
-            sent=_sent(messages),
+            sent=sent_messages(messages),
         )  # fmt: skip
         data = response.json()
         elapsed = (time.perf_counter() - started) * 1000
@@ -99,9 +87,9 @@ class OpenAIChat:
         reason = "length"
         body = self._body(messages, params, True)
         with self.transport.stream(
-            "POST", "/chat/completions", body=body, sent=_sent(messages)
+            "POST", "/chat/completions", body=body, sent=sent_messages(messages)
         ) as response:
-            for event in events(_lines(response, self.transport.name)):
+            for event in events(response, self.transport.name):
                 choice = (event.get("choices") or [{}])[0]
                 piece = (choice.get("delta") or {}).get("content") or ""
                 if piece:
@@ -132,32 +120,3 @@ class OpenAIChat:
         )  # fmt: skip
         rows = sorted(response.json()["data"], key=lambda row: row["index"])
         return np.asarray([row["embedding"] for row in rows], dtype=np.float32)
-
-
-def events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """The JSON events of a server-sent-event stream, up to ``data: [DONE]``."""
-    for line in lines:
-        if not line.startswith("data:"):
-            continue  # comments, keep-alives, blank separators
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        if data:
-            yield json.loads(data)
-
-
-def _lines(response: httpx.Response, backend: str) -> Iterator[str]:
-    """The stream's lines; a connection cut mid-stream becomes a ``RemoteError``, so the
-    answer fails over instead of ending half-written."""
-    try:
-        yield from response.iter_lines()
-    except httpx.TransportError as exc:
-        raise RemoteError(
-            f"The answer from '{backend}' was cut off mid-stream ({type(exc).__name__}).",
-            retryable=False,
-        ) from None
-
-
-def _sent(messages: list[dict[str, str]]) -> dict[str, Any]:
-    """What a chat request carries, for its receipt (sizes, not the text)."""
-    return {"messages": len(messages), "bytes": sum(len(m["content"].encode()) for m in messages)}
