@@ -33,14 +33,20 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def llama_server(
-    model: Path, log: Path, *, alias: str = "smollm2", api_key: str = "", threads: int = 1
+    model: Path,
+    log: Path,
+    *,
+    alias: str = "smollm2",
+    api_key: str = "",
+    threads: int = 1,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """`python -m llama_cpp.server` serving ``model``; yields its base URL (``.../v1``)."""
     port = free_port()
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-        "--n_threads", str(threads), *(["--api_key", api_key] if api_key else []),
+        "--n_threads", str(threads), *(["--api_key", api_key] if api_key else []), *extra,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)

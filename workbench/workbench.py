@@ -62,8 +62,11 @@ class Workbench:
 
     @functools.cached_property
     def embedder(self) -> Embedder:
+        """The built-in or a plugin's embedder, or a [backends.NAME] block's server."""
         from workbench.plugins import create_embedder
 
+        if self.settings.embedder in self.settings.backends:
+            return self.catalog.embedder(self.settings.embedder)  # type: ignore[no-any-return]
         return create_embedder(self.plugins, self.settings.embedder)
 
     @functools.cached_property

@@ -189,6 +189,18 @@ class ModelCatalog:
             return self._backends["block", name]
         return self._installed(name)
 
+    def embedder(self, name: str) -> Any:
+        """The ``embedder`` of the [backends.NAME] block ``name`` (its server embeds)."""
+        backend = self.backend(name)
+        if not hasattr(backend, "embedder"):
+            raise WorkbenchError(
+                f"The backend '{name}' ({self.settings.backends[name].type}) cannot embed text. "
+                "Set `embedder` to an OpenAI-compatible [backends] block or to "
+                "minilm-l6-int8 (the built-in one).",
+                "Unknown embedder",
+            )
+        return backend.embedder()
+
     def _installed(self, name: str) -> Any:
         """The backend (or backend type) a plugin registered as ``name``, created once."""
         if name not in self._backends:

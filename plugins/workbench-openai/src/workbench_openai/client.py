@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from workbench.backends.remote.common import EstimatedTokens, events, sent_messages
 from workbench.backends.remote.resilience import RemoteError
 from workbench.backends.remote.transport import Transport
@@ -111,12 +109,3 @@ class OpenAIChat(EstimatedTokens):
             generate_ms=((last_at - first_at) * 1000) if first_at and last_at else 0.0,
             finish_reason=reason,
         )
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embeddings from ``POST /embeddings``, in the order of ``texts``."""
-        response = self.transport.request(
-            "POST", "/embeddings", body={"model": self.model, "input": texts},
-            sent={"texts": len(texts), "bytes": sum(len(t.encode()) for t in texts)},
-        )  # fmt: skip
-        rows = sorted(response.json()["data"], key=lambda row: row["index"])
-        return np.asarray([row["embedding"] for row in rows], dtype=np.float32)
