@@ -32,6 +32,7 @@ FRONT_END_ANNOTATIONS = {
     "workbench.core.index.watcher",  # WatchEvent, LibraryWatcher
     "workbench.core.answering.models",  # ModelInfo
     "workbench.core.answering.rag",  # AskProgress
+    "workbench.backends.remote.health",  # BackendHealth
 }
 # The command line opens the terminal UI when no command is given.
 CLI_OPENS_UI = "workbench.tui.app"

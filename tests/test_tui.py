@@ -369,3 +369,22 @@ async def test_models_screen_lists_and_sets_the_default(workbench: Workbench) ->
         await pilot.press("enter")
         await until(pilot, lambda: any(n.title == "Model" for n in app._notifications), "use")
         assert workbench.model().name == bundled[1]
+
+
+async def test_offline_shows_a_badge_and_remote_models_in_the_picker(
+    workbench: Workbench,
+) -> None:
+    from workbench.config import BackendConfig
+
+    workbench.settings.offline = True
+    workbench.settings.backends = {
+        "gpu": BackendConfig("gpu", "openai", "http://127.0.0.1:9/v1", model="qwen-32b")
+    }
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.sub_title.startswith("OFFLINE · nothing leaves this machine")
+        await pilot.press("f3")
+        picker = app.screen.query_one("#model", Select)
+        await until(pilot, lambda: not picker.is_blank(), "the model picker filled")
+        labels = [str(label) for label, _ in picker._options]
+        assert "gpu:qwen-32b (remote, offline: answered locally)" in labels

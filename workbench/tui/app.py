@@ -83,6 +83,8 @@ class WorkbenchApp(App[None]):
     # -- start and stop -------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.sub_title = str(self.workbench.paths.data_dir)
+        if self.workbench.settings.offline:  # a badge on every screen's header
+            self.sub_title = f"OFFLINE · nothing leaves this machine · {self.sub_title}"
         self.log_activity("Workbench started.")
         if self.watching:
             self.run_watcher()

@@ -104,6 +104,13 @@ def answer_text(record: AnswerRecord) -> Text:
     return out
 
 
+def model_label(model: ModelInfo, offline: bool) -> str:
+    """A picker entry: a local model with its size, a remote one with where it answers."""
+    if model.source != "remote":
+        return f"{model.name} ({model.params_label})"
+    return f"{model.name} (remote{', offline: answered locally' if offline else ''})"
+
+
 def chosen_model(picker: Select[str]) -> str | None:
     """The model picked, or None (the default model) while the picker is still blank."""
     return None if picker.is_blank() else str(picker.value)
@@ -175,7 +182,8 @@ class AskScreen(Screen[None]):
         select = self.query_one("#model", Select)
         usable = [m for m in message.models if not m.error]
         current = select.value
-        select.set_options([(f"{m.name} ({m.params_label})", m.name) for m in usable])
+        offline = self.app.workbench.settings.offline  # type: ignore[attr-defined]
+        select.set_options([(model_label(m, offline), m.name) for m in usable])
         default = next((m.name for m in usable if m.default), None)
         names = {m.name for m in usable}
         if current in names:
