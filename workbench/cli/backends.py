@@ -42,9 +42,11 @@ def list_backends(ctx: typer.Context, json_: JsonFlag = False) -> None:
             f'{workbench.paths.config_file} (README, "Remote backends"); answers run locally.'
         )
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table("name", "type", "host", "model", "state", "latency", "breaker", "key", "fallback")
+    table = Table("name", "type", "host", "model", "state", "latency", "breaker", "key", "fallback",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)  # fmt: skip
     for health in found:
         table.add_row(
             health.name, health.type, health.host, health.model, _state(health),

@@ -165,6 +165,6 @@ def show_answer(
                  style="yellow")
         )  # fmt: skip
     if record.receipts:
-        console.print("[bold]Sent off this machine:[/]")
+        console.print("[bold]Remote requests that carried library text:[/]")
     for line in receipt_lines(record):
         console.print(Text(line, style="" if record.receipts else "dim"))

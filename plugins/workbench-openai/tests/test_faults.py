@@ -77,7 +77,10 @@ def test_503_and_429_are_retried_and_the_receipt_says_so(workbench: Any, proxy: 
 
     shown = CliRunner().invoke(build_cli(), ["answers", "show", record.id], obj=workbench)
     assert shown.exit_code == 0, shown.output
-    assert "Sent off this machine:" in shown.stdout and f"127.0.0.1:{proxy.port}" in shown.stdout
+    assert (
+        "Remote requests that carried library text:" in shown.stdout
+        and f"127.0.0.1:{proxy.port}" in shown.stdout
+    )
     assert "HTTP 200 after 3 attempts" in shown.stdout and "travel.txt" in shown.stdout
     assert TEST_KEY not in shown.stdout + str(record.as_json())
 
