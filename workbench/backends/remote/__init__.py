@@ -3,6 +3,7 @@ and its retries and circuit breaker (``resilience.py``). Protocols live in plugi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.backends.remote.resilience import CircuitBreaker, RetryPolicy
@@ -19,3 +20,22 @@ def transport_for(config: BackendConfig, settings: Any) -> Transport:
         connect_timeout_s=config.connect_timeout_s,
         retry=RetryPolicy(max_retries=config.max_retries), breaker=CircuitBreaker(config.name),
     )  # fmt: skip
+
+
+@dataclass
+class RemoteBackend:
+    """What every remote backend is: a [backends.NAME] block and the transport to its server.
+    Plugins add ``load(model, settings)`` and ``check()`` in their protocol."""
+
+    config: BackendConfig
+    transport: Transport
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def describe(self) -> dict[str, Any]:
+        """Recorded with each answer (``params.runtime``): never the key."""
+        assert self.transport.breaker is not None
+        return {"name": self.name, "type": self.config.type, "host": self.transport.host,
+                "model": self.config.model, "breaker": self.transport.breaker.state}  # fmt: skip

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.backends.remote import RemoteBackend
 from workbench.backends.remote.resilience import RemoteError
 from workbench.backends.remote.transport import Transport
 from workbench.config import BackendConfig
@@ -21,16 +22,10 @@ __all__ = ["KServeBackend", "KServeChat", "KServeType", "model_ready", "render",
 
 
 @dataclass
-class KServeBackend:
+class KServeBackend(RemoteBackend):
     """One configured v2 inference server; its chat model is made once and reused."""
 
-    config: BackendConfig
-    transport: Transport
     _chat: KServeChat | None = None
-
-    @property
-    def name(self) -> str:
-        return self.config.name
 
     def load(self, model: Any, settings: Any) -> KServeChat:
         if self._chat is None:
@@ -50,11 +45,6 @@ class KServeBackend:
                 retryable=True,
             )
         return [self.config.model]
-
-    def describe(self) -> dict[str, Any]:
-        assert self.transport.breaker is not None
-        return {"name": self.name, "type": "kserve", "host": self.transport.host,
-                "model": self.config.model, "breaker": self.transport.breaker.state}  # fmt: skip
 
 
 class KServeType:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.backends.remote import RemoteBackend
 from workbench.backends.remote.transport import Transport
 from workbench.config import BackendConfig
 from workbench.hookspecs import hookimpl
@@ -20,15 +21,8 @@ __all__ = ["OpenAIBackend", "OpenAIChat", "OpenAIEmbedder", "OpenAIType", "list_
 
 
 @dataclass
-class OpenAIBackend:
+class OpenAIBackend(RemoteBackend):
     """One configured OpenAI-compatible server."""
-
-    config: BackendConfig
-    transport: Transport
-
-    @property
-    def name(self) -> str:
-        return self.config.name
 
     def load(self, model: Any, settings: Any) -> OpenAIChat:
         return OpenAIChat(self.transport, self.config.model, context_size=settings.context_size)
@@ -43,11 +37,6 @@ class OpenAIBackend:
     def check(self) -> list[str]:
         """The models the server serves, asked once even while the breaker is open."""
         return list_models(self.transport, probe=True)
-
-    def describe(self) -> dict[str, Any]:
-        assert self.transport.breaker is not None
-        return {"name": self.name, "type": "openai", "host": self.transport.host,
-                "model": self.config.model, "breaker": self.transport.breaker.state}  # fmt: skip
 
 
 class OpenAIType:
