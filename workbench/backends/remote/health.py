@@ -78,5 +78,6 @@ def check(config: BackendConfig, backend: Any | None, offline: bool) -> BackendH
                 f"{', '.join(health.models[:8])}); fix model in [backends.{config.name}]"
             )
     health.latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    health.breaker = describe(config, backend).breaker
+    breaker = getattr(getattr(backend, "transport", None), "breaker", None)
+    health.breaker = breaker.state if breaker is not None else health.breaker  # after the probe
     return health
