@@ -174,19 +174,18 @@ def decline_reason(record: AnswerRecord) -> str:
     )
 
 
-def receipt_lines(record: AnswerRecord) -> list[str]:
-    """What the answer sent off this machine: one line per remote request carrying library
-    text (where, when, how it went, how much, its hash), then the chunks it carried."""
-    if not record.receipts:
-        return ["Nothing was sent off this machine for this answer."]
+def receipt_lines(receipts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per remote request that carried library text (where, when, how it went, how
+    much, its hash), then the chunks it carried."""
     lines = []
-    for receipt in record.receipts:
+    for receipt in receipts:
         status = receipt["status"] if receipt["status"] is not None else "no response"
         tries = receipt["attempts"]
+        texts = receipt.get("sent", {}).get("texts")
         lines.append(
             f"{receipt['started']} → {receipt['backend']} ({receipt['host']}{receipt['path']}) · "
             f"HTTP {status} after {tries} attempt{'s' * (tries != 1)} · {receipt['bytes_sent']} "
-            f"bytes, sha256 {receipt['sha256'][:16]}"
+            f"bytes, sha256 {receipt['sha256'][:16]}" + (f" · {texts} texts" if texts else "")
         )
         if receipt.get("error"):
             lines.append(f"    failed: {receipt['error']}")

@@ -1,4 +1,5 @@
-"""`workbench backends` (list, check): the remote backends of config.toml and their health."""
+"""`workbench backends` (list, check, receipts): the remote backends of config.toml, their
+health, and what was sent to them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 
 from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, print_json
+from workbench.presentation import receipt_lines
 
 if TYPE_CHECKING:
     from workbench.backends.remote.health import BackendHealth
@@ -84,6 +86,31 @@ def check_backend(
             console.print(f"  [red]{health.error}[/]")
     if not health.ready:
         raise typer.Exit(1)
+
+
+@backends_app.command("receipts")
+def list_receipts(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")] = (
+        20
+    ),
+    json_: JsonFlag = False,
+) -> None:
+    """What was sent where: the latest remote requests that carried library text (answers and
+    remote embedding alike), newest first."""
+    workbench = get_workbench(ctx)
+    receipts = workbench.catalog.journal.recent(limit)
+    if json_:
+        print_json({"receipts": receipts})
+        return
+    if not receipts:
+        console.print("Nothing has been sent off this machine.")
+        return
+    from rich.text import Text
+
+    for line in receipt_lines(receipts):
+        console.print(Text(line))
+    console.print(f"[dim]Kept in {workbench.catalog.journal.path}[/]")
 
 
 def _state(health: BackendHealth) -> str:

@@ -164,7 +164,9 @@ def show_answer(
             Text(f"Failed over from {failover['model']} to {failover['to']}: {failover['error']}",
                  style="yellow")
         )  # fmt: skip
-    if record.receipts:
-        console.print("[bold]Remote requests that carried library text:[/]")
-    for line in receipt_lines(record):
-        console.print(Text(line, style="" if record.receipts else "dim"))
+    if not record.receipts:
+        console.print("[dim]Nothing was sent off this machine for this answer.[/]")
+        return
+    console.print("[bold]Remote requests that carried library text:[/]")
+    for line in receipt_lines(record.receipts):
+        console.print(Text(line))

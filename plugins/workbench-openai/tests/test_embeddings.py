@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,20 @@ def test_a_library_embedded_on_the_server(
     assert len(workbench.search("train Lisbon", mode="vector")) == 2
     stored = workbench.library.store.chunks.search().select(["embedder"]).to_arrow().to_pylist()
     assert {row["embedder"] for row in stored} == {"emb:smollm2@remote"}  # keyed by embedder
+
+    # What the ingest sent is on record, though no answer was made.
+    from typer.testing import CliRunner
+
+    from workbench.cli.app import build_cli
+
+    def receipts(*args: str) -> Any:
+        return CliRunner().invoke(build_cli(), ["backends", "receipts", *args], obj=workbench)
+
+    journal = json.loads(receipts("--json").stdout)["receipts"]
+    assert all(r["path"] == "/embeddings" and r["status"] == 200 for r in journal)
+    assert sum(r["sent"]["texts"] for r in journal) >= 3 + 2  # the probe, the three, the files
+    human = receipts("-n", "2")
+    assert human.exit_code == 0 and human.stdout.count("→ emb (127.0.0.1:") == 2
 
 
 def test_switching_back_to_the_local_embedder_never_mixes_vectors(

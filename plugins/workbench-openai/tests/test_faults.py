@@ -83,6 +83,8 @@ def test_503_and_429_are_retried_and_the_receipt_says_so(workbench: Any, proxy: 
     )
     assert "HTTP 200 after 3 attempts" in shown.stdout and "travel.txt" in shown.stdout
     assert TEST_KEY not in shown.stdout + str(record.as_json())
+    journal = workbench.catalog.journal.path.read_text()  # every receipt, kept on disk
+    assert journal.count('"/chat/completions"') == 2 and TEST_KEY not in journal
 
 
 def test_a_timeout_fails_over_to_the_local_model(workbench: Any, proxy: FaultProxy) -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.backends.remote.receipts import Journal
 from workbench.backends.remote.resilience import CircuitBreaker, RetryPolicy
 from workbench.backends.remote.transport import Transport
 from workbench.config import BackendConfig
 
 
-def transport_for(config: BackendConfig, settings: Any) -> Transport:
+def transport_for(
+    config: BackendConfig, settings: Any, journal: Journal | None = None
+) -> Transport:
     """The transport of one [backends.NAME] block; offline mode is read per request, so
     turning it on stops every backend at once."""
     return Transport(
@@ -19,6 +22,7 @@ def transport_for(config: BackendConfig, settings: Any) -> Transport:
         api_key_env=config.api_key_env, timeout_s=config.timeout_s,
         connect_timeout_s=config.connect_timeout_s,
         retry=RetryPolicy(max_retries=config.max_retries), breaker=CircuitBreaker(config.name),
+        journal=journal,
     )  # fmt: skip
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from workbench.backends.remote.receipts import Receipt, issued
+from workbench.backends.remote.receipts import Journal, Receipt, issued
 from workbench.backends.remote.resilience import (
     CircuitBreaker,
     RemoteError,
@@ -66,6 +66,7 @@ class Transport:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: CircuitBreaker | None = None
     receipts: deque[Receipt] = field(default_factory=lambda: deque(maxlen=RECENT_RECEIPTS))
+    journal: Journal | None = None  # where finished receipts are kept on disk
     _client: httpx.Client | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +123,7 @@ class Transport:
             raise
         finally:
             response.close()
+            self._finished(receipt)
 
     def _send(
         self,
@@ -157,10 +159,17 @@ class Transport:
             if receipt is not None:
                 receipt.attempts, receipt.error = attempts, self._scrub(str(exc))
                 receipt.status = getattr(exc, "status", None)
+                self._finished(receipt)
             raise self._explained(exc) from None
         if receipt is not None:
             receipt.attempts, receipt.status = attempts, response.status_code
+            if not stream:  # a stream's receipt is finished when the stream ends
+                self._finished(receipt)
         return response, receipt
+
+    def _finished(self, receipt: Receipt | None) -> None:
+        if receipt is not None and self.journal is not None:
+            self.journal.write(receipt)
 
     def _once(self, method: str, path: str, payload: bytes, stream: bool) -> httpx.Response:
         deadline = time.monotonic() + self.timeout_s

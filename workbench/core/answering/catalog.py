@@ -17,6 +17,7 @@ from typing import Any
 from workbench.backends import remote
 from workbench.backends.remote import health
 from workbench.backends.remote.health import BackendHealth
+from workbench.backends.remote.receipts import Journal
 from workbench.config import BackendConfig, Settings
 from workbench.core.answering import packaged
 from workbench.core.answering.gguf import read_header
@@ -53,6 +54,8 @@ class ModelCatalog:
         self._home = home  # None: the user's home, looked up when needed
         self._backends: dict[str | tuple[str, str], Any] = {}
         self._found: tuple[Signature, ModelState, list[ModelInfo]] | None = None
+        # Every remote request that carried library text (`workbench backends receipts`).
+        self.journal = Journal(paths.data_dir / "receipts.jsonl")
 
     @property
     def home(self) -> Path:
@@ -184,7 +187,8 @@ class ModelCatalog:
         if config is not None:  # a block may share its type's name: [backends.kserve]
             if ("block", name) not in self._backends:
                 kind = self._installed(config.type)
-                connected = kind.connect(config, remote.transport_for(config, self.settings))
+                transport = remote.transport_for(config, self.settings, self.journal)
+                connected = kind.connect(config, transport)
                 self._backends["block", name] = connected
             return self._backends["block", name]
         return self._installed(name)
