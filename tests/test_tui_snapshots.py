@@ -51,6 +51,6 @@ def test_help_layout(snap_compare: Any, snapshot_app: Any) -> None:
     async def help_screen(pilot: Any) -> None:
         await _steady(pilot)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await _steady(pilot)  # the library's tables behind it finish their second layout pass
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=help_screen)
