@@ -33,6 +33,8 @@ FRONT_END_ANNOTATIONS = {
     "workbench.core.answering.models",  # ModelInfo
     "workbench.core.answering.rag",  # AskProgress
     "workbench.backends.remote.health",  # BackendHealth
+    "workbench.core.agents.records",  # AgentRun, AgentStep
+    "workbench.core.agents.runner",  # StepProgress, Limits
 }
 # The command line opens the terminal UI when no command is given.
 CLI_OPENS_UI = "workbench.tui.app"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from workbench.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from workbench.core.protocols import Backend, Embedder, Extractor
+    from workbench.core.protocols import Backend, Embedder, Extractor, Tool
 
 
 @hookimpl
@@ -55,3 +55,11 @@ def register_backends(register: Callable[[str, Callable[[], Backend]], None]) ->
         return LlamaCppBackend()
 
     register("llama-cpp", llama_cpp)
+
+
+@hookimpl
+def register_tools(register: Callable[[Tool], None]) -> None:
+    from workbench.core.agents.tools import BUILTIN_TOOLS
+
+    for tool in BUILTIN_TOOLS:
+        register(tool)

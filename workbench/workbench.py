@@ -18,6 +18,7 @@ from workbench.paths import Paths, demo_library, resolve_paths
 if TYPE_CHECKING:
     import pluggy
 
+    from workbench.core.agents.runner import AgentRunner
     from workbench.core.answering.catalog import ModelCatalog
     from workbench.core.answering.models import ModelInfo
     from workbench.core.answering.rag import AskProgress
@@ -108,6 +109,15 @@ class Workbench:
         return Evaluator(
             self.paths.cache_dir / "eval", self.registry, self.embedder, self.settings, self.catalog
         )
+
+    @functools.cached_property
+    def agents(self) -> AgentRunner:
+        """Agent runs (`workbench agent`): the plugins' tools, the built-in ones among them."""
+        from workbench.core.agents.runner import AgentRunner
+        from workbench.plugins import collect_tools
+
+        tools = {name: tool for name, (tool, _) in collect_tools(self.plugins).items()}
+        return AgentRunner(self.library, self.catalog, tools)
 
     def plugin_list(self) -> list[dict[str, Any]]:
         """Loaded plugins, how each was loaded and the hooks it implements."""

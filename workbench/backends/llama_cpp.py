@@ -17,6 +17,8 @@ from __future__ import annotations
 import atexit
 import codecs
 import contextlib
+import functools
+import json
 import os
 import re
 import secrets
@@ -309,7 +311,8 @@ class LlamaCppModel:
         count, first_at, last_at, reason = 0, None, None, "length"
         # The prompt is already evaluated, so generate() samples its first token at once.
         generator = llm.generate(tokens, temp=params.temperature, top_k=40, top_p=0.95,
-                                 min_p=0.05, repeat_penalty=params.repeat_penalty)  # fmt: skip
+                                 min_p=0.05, repeat_penalty=params.repeat_penalty,
+                                 grammar=grammar_for(params.json_schema))  # fmt: skip
         with contextlib.closing(generator):
             for token in generator:
                 self._fit_threads()
@@ -336,6 +339,19 @@ class LlamaCppModel:
             if stop in text:
                 text = text[: text.index(stop)]
         return text, count, first_at, last_at, reason
+
+
+def grammar_for(schema: dict[str, Any] | None) -> Any:
+    """The llama.cpp grammar of a JSON Schema (compiled once per schema), or None. Properties
+    keep their order (the key is not sorted): a step names its tool before its arguments."""
+    return _grammar(json.dumps(schema)) if schema is not None else None
+
+
+@functools.lru_cache(maxsize=16)
+def _grammar(schema: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema, verbose=False)
 
 
 def _hit_stop(pieces: list[str], stops: list[str]) -> bool:

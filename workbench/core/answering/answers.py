@@ -96,31 +96,38 @@ class AnswerLog:
 
     def get(self, answer_id: str) -> AnswerRecord:
         """The full record of the answer whose id is (or starts with) ``answer_id``."""
-        wanted = answer_id.strip().lower()
-        if not wanted.isalnum():
-            raise WorkbenchError(
-                f"'{answer_id}' is not an answer id. See `workbench answers list`.",
-                "No such answer",
-            )
-        rows = (
-            self.table.search()
-            .where(f"id LIKE {sql_str(wanted + '%')}")
-            .select(["id", "record"])
-            .limit(None)
-            .to_arrow()
-            .to_pylist()
+        found = record_by_id(self.table, answer_id, "answer", "workbench answers list")
+        return AnswerRecord.from_json(found)
+
+
+def record_by_id(table: Any, wanted_id: str, noun: str, listing: str) -> dict[str, Any]:
+    """The JSON ``record`` of the row of ``table`` whose id is (or starts with) ``wanted_id``;
+    a clear error when none or several match."""
+    wanted = wanted_id.strip().lower()
+    if not wanted.isalnum():
+        raise WorkbenchError(
+            f"'{wanted_id}' is not an {noun} id. See `{listing}`.", f"No such {noun}"
         )
-        if len(rows) > 1:
-            ids = ", ".join(sorted(row["id"] for row in rows)[:5])
-            raise WorkbenchError(
-                f"'{answer_id}' matches several answers ({ids}). Give more of the id.",
-                "Ambiguous answer id",
-            )
-        if not rows:
-            raise WorkbenchError(
-                f"No answer with id '{answer_id}'. See `workbench answers list`.", "No such answer"
-            )
-        return AnswerRecord.from_json(json.loads(rows[0]["record"]))
+    rows = (
+        table.search()
+        .where(f"id LIKE {sql_str(wanted + '%')}")
+        .select(["id", "record"])
+        .limit(None)
+        .to_arrow()
+        .to_pylist()
+    )
+    if len(rows) > 1:
+        ids = ", ".join(sorted(row["id"] for row in rows)[:5])
+        raise WorkbenchError(
+            f"'{wanted_id}' matches several {noun}s ({ids}). Give more of the id.",
+            f"Ambiguous {noun} id",
+        )
+    if not rows:
+        raise WorkbenchError(
+            f"No {noun} with id '{wanted_id}'. See `{listing}`.", f"No such {noun}"
+        )
+    record: dict[str, Any] = json.loads(rows[0]["record"])
+    return record
 
 
 def build_record(

@@ -20,6 +20,9 @@ class ChatParams:
     seed: int = 42
     repeat_penalty: float = 1.0
     stop: list[str] = field(default_factory=list)
+    # Decode under this JSON Schema (a llama.cpp grammar): what is written is valid by
+    # construction. Agents' steps use it; None for free text.
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass
