@@ -184,7 +184,7 @@ class Answerer:
         settings = self.library.settings
         return {
             "k": k,
-            **params.__dict__,
+            **{key: value for key, value in params.__dict__.items() if key != "json_schema"},
             "context_size": settings.context_size,
             "threads": settings.threads,
             "gpu_layers": settings.gpu_layers,
