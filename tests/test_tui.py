@@ -388,3 +388,26 @@ async def test_offline_shows_a_badge_and_remote_models_in_the_picker(
         await until(pilot, lambda: not picker.is_blank(), "the model picker filled")
         labels = [str(label) for label, _ in picker._options]
         assert "gpu:qwen-32b (remote, offline: answered locally)" in labels
+
+
+@pytest.mark.slow
+async def test_the_agent_screen_shows_steps_then_the_answer(
+    workbench: Workbench, demo_copy: Path
+) -> None:
+    workbench.add_folder(demo_copy)
+    workbench.ingest()
+    app = make_app(workbench, watch=False, first_run=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        screen = app.screen
+        assert "Give the agent a task" in static_text(app, "#agent-answer")
+        await pilot.press(*"How long is the password reset link valid?", "enter")
+        await until(pilot, lambda: screen.run_record is not None, "the run", timeout=240)
+        run = screen.run_record
+        rows = table_rows(app, "#steps")
+        assert len(rows) == len(run.steps) >= 1  # every step shown, in order
+        assert [row[0] for row in rows] == [str(step.n) for step in run.steps]
+        assert rows[0][1].startswith(run.steps[0].tool or "(invalid)")
+        status = static_text(app, "#agent-status")
+        assert run.stop_reason in status and run.id in status
+        assert workbench.agents.get(run.id).task == run.task  # logged

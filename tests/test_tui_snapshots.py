@@ -54,3 +54,11 @@ def test_help_layout(snap_compare: Any, snapshot_app: Any) -> None:
         await _steady(pilot)  # the library's tables behind it finish their second layout pass
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=help_screen)
+
+
+def test_agent_layout(snap_compare: Any, snapshot_app: Any) -> None:
+    async def agent_screen(pilot: Any) -> None:
+        await pilot.press("f6")
+        await _steady(pilot)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=agent_screen)

@@ -29,6 +29,7 @@ from workbench.tui.messages import (
     WorkFailed,
 )
 from workbench.tui.screens.activity import ActivityScreen
+from workbench.tui.screens.agent import AgentScreen
 from workbench.tui.screens.ask import AskScreen
 from workbench.tui.screens.dialogs import AddFolderScreen, FirstRunScreen, HelpScreen
 from workbench.tui.screens.library import LibraryScreen
@@ -55,6 +56,7 @@ class WorkbenchApp(App[None]):
         "ask": AskScreen,
         "models": ModelsScreen,
         "activity": ActivityScreen,
+        "agent": AgentScreen,
     }
     DEFAULT_MODE = "library"
     BINDINGS = [
@@ -63,6 +65,7 @@ class WorkbenchApp(App[None]):
         Binding("f3", "switch_mode('ask')", "Ask"),
         Binding("f4", "switch_mode('models')", "Models"),
         Binding("f5", "switch_mode('activity')", "Activity"),
+        Binding("f6", "switch_mode('agent')", "Agent"),
         Binding("ctrl+o", "add_folder", "Add folder", show=False),
         Binding("ctrl+s", "sync_now", "Sync now", show=False),
         Binding("question_mark", "help", "Help"),
@@ -103,6 +106,7 @@ class WorkbenchApp(App[None]):
             ("Ask", "Ask a question; answered with checked citations"),
             ("Models", "Local models: pick the default"),
             ("Activity", "Sync and watch events, errors, answer timings"),
+            ("Agent", "A task done step by step with tools, answered with citations"),
         ):
             if name.lower() in self.MODES:
                 yield SystemCommand(name, help_text, self._switcher(name.lower()))

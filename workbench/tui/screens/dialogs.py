@@ -20,6 +20,7 @@ HELP = """\
   F3  Ask        answers with checked citations from a local model
   F4  Models     local models: pick the default, see context and GPU offload
   F5  Activity   sync and watch events, errors, answer timings
+  F6  Agent      a task done step by step with tools, answered with citations
 
 [b]Everywhere[/b]
   ctrl+p  command palette     ctrl+o  add folder     ctrl+s  sync now
