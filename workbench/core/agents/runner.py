@@ -50,7 +50,9 @@ or, once the results tell you the answer,
 Tools (? marks an optional argument):
 {tools}
 Results number the passages they show, like [1]; cite them in the answer, like [1].
-Use what the results say, never a guess; if they do not say, the answer says so."""
+A task may need facts from several files: look up each one (a table row names a code, such as
+a warehouse or SKU; search or read for that code next) before you answer.
+Use only what the results say, never a guess; if they do not say, the answer says so."""
 
 
 def signature(tool: Any) -> str:

@@ -10,6 +10,7 @@ tool touches goes through the context's ``Confinement``. Text a tool returns is 
 from __future__ import annotations
 
 import ast
+import csv
 import operator
 import os
 from dataclasses import dataclass, field
@@ -53,6 +54,20 @@ class ToolContext:
                 return snippet.n
         self.snippets.append(Snippet(len(self.snippets) + 1, chunk, path, locator, text))
         return len(self.snippets)
+
+
+def readable(text: str) -> str:
+    """A table chunk ("columns: a,b" then rows) as one "a X, b Y" line per row: small models
+    misread bare comma-separated rows; other text as it is."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("columns: "):
+        return text.strip()
+    names = next(csv.reader([lines[0][len("columns: ") :]]))
+    rows = []
+    for values in csv.reader(lines[1:]):
+        pairs = [f"{name} {value}" for name, value in zip(names, values, strict=False) if value]
+        rows.append(", ".join(pairs))
+    return "\n".join(rows)
 
 
 def clipped(text: str, limit: int = RESULT_CHARS) -> str:
@@ -126,9 +141,9 @@ class SearchTool(ContextTool):
         for hit in hits:
             if not context.confinement.inside(hit.path):
                 continue  # a file whose folder was removed since it was indexed
-            n = context.cite(hit.id, hit.path, hit.locator, hit.text)
+            n = context.cite(hit.id, hit.path, hit.locator, readable(hit.text))
             where = _where(hit.locator)
-            snippet = clipped(" ".join(hit.text.split()), SNIPPET_CHARS)
+            snippet = clipped("; ".join(readable(hit.text).splitlines()), SNIPPET_CHARS)
             lines.append(f"[{n}] {hit.path} ({where}): {snippet}")
         return clipped("\n".join(lines)) if lines else "No passages match. Try other words."
 
@@ -158,8 +173,8 @@ class ReadTool(ContextTool):
         parts = []
         for row in rows:
             locator = _locator(row["locator"])
-            n = context.cite(row["id"], path, locator, row["text"])
-            parts.append(f"[{n}] ({_where(locator)}) {row['text'].strip()}")
+            n = context.cite(row["id"], path, locator, readable(row["text"]))
+            parts.append(f"[{n}] ({_where(locator)}) {readable(row['text'])}")
         return clipped("\n".join(parts))
 
 
@@ -234,7 +249,7 @@ class FileInfoTool(ContextTool):
 
 class CalculateTool(ContextTool):
     name = "calculate"
-    description = "Work out arithmetic exactly, e.g. (120 + 75) * 3 / 2. Numbers only."
+    description = "Work out arithmetic exactly: numbers with + - * / and parentheses."
     parameters = {
         "type": "object",
         "properties": {"expression": {"type": "string", "minLength": 1, "maxLength": 200}},
