@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -23,7 +24,8 @@ def test_the_union_has_one_branch_per_tool_and_no_limits() -> None:
         if arguments is not None:
             assert arguments["additionalProperties"] is False
     text = json.dumps(schema)
-    assert "maxLength" not in text and "minimum" not in text and "pattern" not in text
+    assert "minimum" not in text and "pattern" not in text and '"maxLength": 200' not in text
+    assert set(re.findall(r'"maxLength": (\d+)', text)) == {"300", "600"}  # runaway bounds only
     assert grammar_for(schema) is not None  # llama.cpp compiles it
 
 

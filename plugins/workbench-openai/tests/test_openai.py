@@ -177,3 +177,18 @@ def test_a_stream_cut_mid_answer_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RemoteError, match="cut off mid-stream"):
         chat.chat(MESSAGES, ChatParams(max_tokens=8), on_token=pieces.append)
     assert pieces == ["The train"]  # what came before the cut was streamed
+
+
+def test_an_agent_runs_on_a_remote_model_with_valid_steps(
+    server: tuple[str, Path], make_workbench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step schema goes to the server as its response_format, so remote steps are valid
+    by construction too (llama.cpp's server compiles it to the same kind of grammar)."""
+    monkeypatch.setenv(ENV, KEY)
+    workbench = asking(make_workbench, tmp_path, BackendConfig(
+        "gpu", "openai", server[0], model="smollm2", api_key_env=ENV))  # fmt: skip
+    run = workbench.agents.run("When does the train to Lisbon leave?", model="gpu:smollm2",
+                               max_steps=3)  # fmt: skip
+    assert run.backend == "gpu" and run.steps
+    assert all(step.valid or "cut off" in step.result for step in run.steps), run.steps
+    assert any(step.valid for step in run.steps)

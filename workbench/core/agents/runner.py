@@ -35,7 +35,7 @@ from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
 from workbench.errors import WorkbenchError
 
-STEP_TOKENS = 256  # one step: a call, or a final answer of a few sentences
+STEP_TOKENS = 384  # one step: a call, or a final answer of a few sentences (600 chars)
 AGENT_RUNS = "agent_runs"
 RUNS_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False), pa.field("created", pa.float64()),

@@ -4,9 +4,10 @@ Each step the model writes is a single JSON object: a call ``{"tool": NAME, "arg
 {...}}`` of one of the tools, or ``{"tool": "final_answer", "answer": "..."}``. The union
 of those shapes (one branch per tool: its name as a const, its arguments' schema with no
 other properties allowed) is what the model decodes under (a llama.cpp grammar compiled from
-it), so a step is well-formed by construction. Limits a grammar should not carry (string
-lengths, number ranges, patterns) are left out of it and checked here, in Python, against the
-tool's full schema; a step that was cut off (finish reason "length") is never parsed.
+it), so a step is well-formed by construction, and every string in it is bounded so a step
+always ends within its token budget. The tools' own limits (string lengths, number ranges,
+patterns) are left out of the grammar and checked here, in Python, against the tool's full
+schema; a step that was cut off anyway (finish reason "length") is never parsed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ import jsonschema
 from workbench.core.protocols import Tool
 
 FINAL = "final_answer"
+# The grammar bounds every string so a step always ends inside its token budget (a small
+# model can loop inside a string forever); the tools' own, tighter limits are checked in Python.
+GRAMMAR_STRING_CHARS = 300
+ANSWER_CHARS = 600
 # Left out of the grammar, checked in Python: the model cannot count characters or range.
 LIMIT_KEYWORDS = frozenset({
     "maxLength", "minLength", "maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum",
@@ -55,7 +60,8 @@ def step_schema(tools: Sequence[Tool]) -> dict[str, Any]:
         _object({"tool": {"const": tool.name}, "arguments": grammar_schema(tool.parameters)})
         for tool in tools
     ]
-    branches.append(_object({"tool": {"const": FINAL}, "answer": {"type": "string"}}))
+    answer = {"type": "string", "maxLength": ANSWER_CHARS}
+    branches.append(_object({"tool": {"const": FINAL}, "answer": answer}))
     return {"oneOf": branches}
 
 
@@ -63,6 +69,8 @@ def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` without the limits a grammar should not carry, and with no object allowing
     properties it does not name."""
     pruned = {k: copy.deepcopy(v) for k, v in schema.items() if k not in LIMIT_KEYWORDS}
+    if pruned.get("type") == "string" and "enum" not in pruned:
+        pruned["maxLength"] = GRAMMAR_STRING_CHARS  # a runaway bound, not the tool's limit
     if pruned.get("type") == "object":
         pruned["additionalProperties"] = False
         pruned["properties"] = {

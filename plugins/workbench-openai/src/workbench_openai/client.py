@@ -49,6 +49,9 @@ class OpenAIChat(EstimatedTokens):
             "model": self.model, "messages": messages, "max_tokens": params.max_tokens,
             "temperature": params.temperature, "seed": params.seed, "stream": stream,
             **({"stop": params.stop} if params.stop else {}),
+            # A JSON Schema to decode under (agents' steps), in llama.cpp's servers' form.
+            **({"response_format": {"type": "json_object", "schema": params.json_schema}}
+               if params.json_schema else {}),
         }  # fmt: skip
 
     def complete(self, messages: list[dict[str, str]], params: ChatParams) -> Completion:
