@@ -131,3 +131,10 @@ def test_a_loose_plugin_files_tool_is_used(make_workbench: Any, library: Path) -
     assert ("shout", {"text": "quiet please"}) in calls, calls
     assert "QUIET PLEASE" in run.answer and run.answered
     assert "shout" in run.params["tools"]
+
+
+def test_agent_show_of_an_unknown_id_is_a_clear_error(agent_workbench: Any) -> None:
+    for bad in ("zz", "../x"):  # never taken for a two-word task
+        result = CliRunner().invoke(build_cli(), ["agent", "show", bad], obj=agent_workbench)
+        assert result.exit_code == 1 and "agent run" in result.stderr, result.stderr
+        assert "See `workbench agent list`" in result.stderr

@@ -4,7 +4,6 @@ answers with checked citations; `workbench agent show ID` and `workbench agent l
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     from workbench.core.agents.records import AgentRun, AgentStep
     from workbench.core.agents.runner import StepProgress
 
-RUN_ID = re.compile(r"^[0-9a-f]{4,12}$")
 STOP_REASONS = {
     "answered": "answered",
     "step_limit": "used every step without an answer (try --max-steps, or a narrower task)",
@@ -57,7 +55,7 @@ def agent(
     """Do a task with tools over your library (search, read, list files, file facts,
     arithmetic), then answer with checked citations. Every run is logged."""
     workbench = get_workbench(ctx)
-    if len(task) == 2 and task[0] == "show" and RUN_ID.match(task[1]):
+    if len(task) == 2 and task[0] == "show":  # `agent show ID` (an id that is no run: an error)
         show(workbench.agents.get(task[1]), json_)
         return
     if task == ["list"]:
