@@ -197,6 +197,14 @@ def receipt_lines(receipts: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def step_result_line(result: str) -> tuple[str, int]:
+    """The line of an agent step's result worth showing (the first after its "Result of
+    TOOL:" header; the whole text when it has none, as an error) and its number of lines."""
+    lines = result.splitlines()
+    shown = lines[1] if len(lines) > 1 and lines[0].startswith("Result of") else result
+    return shown, len(lines)
+
+
 class AnswerPiece(NamedTuple):
     text: str
     unsupported: bool  # a sentence the grounding check found no support for

@@ -10,7 +10,7 @@ import typer
 
 from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, print_json
-from workbench.presentation import format_locator
+from workbench.presentation import format_locator, step_result_line
 
 if TYPE_CHECKING:
     from workbench.core.agents.records import AgentRun, AgentStep
@@ -85,10 +85,9 @@ def step_line(step: AgentStep) -> str:
     from rich.markup import escape
 
     call = f"{step.tool or '(no valid step)'} {json.dumps(step.arguments, ensure_ascii=False)}"
-    lines = step.result.splitlines()
-    shown = lines[1] if len(lines) > 1 and lines[0].startswith("Result of") else step.result
+    shown, count = step_result_line(step.result)
     outcome = f"[red]{escape(step.result[:160])}[/]" if step.error else escape(
-        shown[:120] + (f" (+{len(lines) - 2} more lines)" if len(lines) > 2 else ""))  # fmt: skip
+        shown[:120] + (f" (+{count - 2} more lines)" if count > 2 else ""))  # fmt: skip
     return f"[dim]{step.n:>2}[/] [bold]{escape(call[:140])}[/] → {outcome}"
 
 

@@ -39,7 +39,7 @@ from workbench.backends.remote.resilience import (
 from workbench.errors import WorkbenchError
 
 KEYRING_SERVICE = "workbench"  # `keyring set workbench GPU_API_KEY` stores a backend's key
-RECENT_RECEIPTS = 100  # kept on the transport for `backends check` and tests
+RECENT_RECEIPTS = 100  # the latest, in memory (the journal on disk keeps them all)
 
 
 class OfflineRefused(WorkbenchError):

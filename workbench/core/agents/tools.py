@@ -141,10 +141,10 @@ class SearchTool(ContextTool):
         for hit in hits:
             if not context.confinement.inside(hit.path):
                 continue  # a file whose folder was removed since it was indexed
-            n = context.cite(hit.id, hit.path, hit.locator, readable(hit.text))
-            where = _where(hit.locator)
-            snippet = clipped("; ".join(readable(hit.text).splitlines()), SNIPPET_CHARS)
-            lines.append(f"[{n}] {hit.path} ({where}): {snippet}")
+            text = readable(hit.text)
+            n = context.cite(hit.id, hit.path, hit.locator, text)
+            snippet = clipped("; ".join(text.splitlines()), SNIPPET_CHARS)
+            lines.append(f"[{n}] {hit.path} ({_where(hit.locator)}): {snippet}")
         return clipped("\n".join(lines)) if lines else "No passages match. Try other words."
 
 

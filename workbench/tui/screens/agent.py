@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from workbench.errors import WorkbenchError
-from workbench.presentation import format_locator
+from workbench.presentation import format_locator, step_result_line
 from workbench.tui.messages import WorkFailed
 from workbench.tui.screens.search import short_path
 from workbench.tui.widgets.status import SyncStatus
@@ -132,8 +132,7 @@ class AgentScreen(Screen[None]):
         step = message.step
         self._steps = step.n
         call = f"{step.tool or '(invalid)'} {json.dumps(step.arguments, ensure_ascii=False)}"
-        lines = step.result.splitlines()
-        shown = lines[1] if len(lines) > 1 and lines[0].startswith("Result of") else step.result
+        shown, _ = step_result_line(step.result)
         result = Text(shown[:100], style="red" if step.error else "")
         self.query_one("#steps", DataTable).add_row(str(step.n), call[:70], result)
 

@@ -27,9 +27,6 @@ class OpenAIBackend(RemoteBackend):
     def load(self, model: Any, settings: Any) -> OpenAIChat:
         return OpenAIChat(self.transport, self.config.model, context_size=settings.context_size)
 
-    def models(self) -> list[str]:
-        return list_models(self.transport)
-
     def embedder(self) -> OpenAIEmbedder:
         """The server's ``/v1/embeddings`` with this block's model, as the library's embedder."""
         return OpenAIEmbedder(self.transport, self.config.model)
