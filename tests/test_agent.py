@@ -138,3 +138,10 @@ def test_agent_show_of_an_unknown_id_is_a_clear_error(agent_workbench: Any) -> N
         result = CliRunner().invoke(build_cli(), ["agent", "show", bad], obj=agent_workbench)
         assert result.exit_code == 1 and "agent run" in result.stderr, result.stderr
         assert "See `workbench agent list`" in result.stderr
+
+
+def test_allow_write_needs_a_folder_that_exists(agent_workbench: Any, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build_cli(), ["agent", "x", "--allow-write", str(tmp_path / "missing")], obj=agent_workbench
+    )
+    assert result.exit_code == 1 and "no such folder" in result.stderr

@@ -122,6 +122,9 @@ class AgentRunner:
         if unknown:
             raise WorkbenchError(f"No tool named {', '.join(unknown)}. Tools: "
                                  f"{', '.join(sorted(self.tools))}.", "Unknown tool")  # fmt: skip
+        if write_dir and not Path(write_dir).expanduser().is_dir():
+            raise WorkbenchError(f"--allow-write {write_dir}: no such folder. Create it first, "
+                                 "or name a folder that exists.", "Bad folder")  # fmt: skip
         limits = Limits(max_steps, time_limit_s, tuple(tools or ()))
         with foreground("ask", signal_file(self.library.lock_file)):
             return self._run(task.strip(), model, limits, write_dir, on_step, should_stop)
