@@ -145,16 +145,23 @@ def _stop_on_interrupt(quiet: bool) -> Iterator[Callable[[], bool]]:
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        stop.set()
-        if not quiet:
-            err_console.print(
-                "Stopping: the figures will cover the questions answered so far "
-                "(Ctrl-C again to quit now)."
-            )
+        stop.set()  # no printing here: the signal may land mid-write to stderr (reentrant)
+
+    announced = threading.Event()
+
+    def should_stop() -> bool:
+        if stop.is_set() and not announced.is_set():
+            announced.set()
+            if not quiet:
+                err_console.print(
+                    "Stopping: the figures will cover the questions answered so far "
+                    "(Ctrl-C again to quit now)."
+                )
+        return stop.is_set()
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        yield stop.is_set
+        yield should_stop
     finally:
         signal.signal(signal.SIGINT, previous)
 
