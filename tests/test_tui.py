@@ -15,7 +15,12 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from workbench.tui.app import make_app
 from workbench.tui.screens.activity import ActivityScreen
-from workbench.tui.screens.dialogs import AddFolderScreen, FirstRunScreen, HelpScreen
+from workbench.tui.screens.dialogs import (
+    AddFolderScreen,
+    ConfirmScreen,
+    FirstRunScreen,
+    HelpScreen,
+)
 from workbench.tui.screens.library import FoldersLoaded, LibraryScreen
 from workbench.tui.screens.search import SearchScreen
 from workbench.workbench import Workbench, demo_library
@@ -100,6 +105,33 @@ async def test_library_follows_the_disk(workbench: Workbench, demo_copy: Path) -
         assert any("fresh.md" in str(line) for line in app.activity)
 
 
+async def test_forget_a_file_from_the_library_screen(workbench: Workbench, demo_copy: Path) -> None:
+    workbench.add_folder(demo_copy)
+    workbench.ingest()
+    target = next(p for p in sorted(demo_copy.rglob("*.md")))
+    app = make_app(workbench)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(table_rows(app, "#files")) == 8, "8 files listed")
+        files = app.screen.query_one("#files", DataTable)
+        files.focus()
+        files.move_cursor(row=files.get_row_index(str(target)))
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("escape")  # cancel: nothing happens
+        await until(pilot, lambda: isinstance(app.screen, LibraryScreen), "back to the library")
+        assert workbench.search("x", k=50) and workbench.lineage(target).indexed is not None
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.click("#confirm")
+        await until(
+            pilot,
+            lambda: any("forgotten" in row[4] for row in table_rows(app, "#files")),
+            "the file shown as forgotten",
+        )
+        assert any("Forgot 1 file(s); verified" in str(line) for line in app.activity)
+        assert all(hit.path != str(target) for hit in workbench.search("notes", k=50))
+
+
 async def test_an_idle_library_is_not_reloaded(workbench: Workbench, demo_copy: Path) -> None:
     workbench.add_folder(demo_copy)
     workbench.ingest()
@@ -179,7 +211,8 @@ async def test_palette_add_folder_and_sync_now(workbench: Workbench, demo_copy: 
         await pilot.press(*"Activity", "enter")
         await until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity screen")
         assert any("Added folder" in str(line) for line in app.activity)
-        assert any("8 new" in str(line) for line in app.activity)
+        # The files are listed (pending) before the sync that indexes them has finished.
+        await until(pilot, lambda: any("8 new" in str(line) for line in app.activity), "8 new")
 
 
 async def test_errors_become_notifications(workbench: Workbench, tmp_path: Path) -> None:

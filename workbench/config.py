@@ -73,7 +73,13 @@ class Settings:
 
     index_history_days: float = 7.0
     """Old index versions are kept this long (then pruned), so an answer in the log can be
-    reproduced against the index version it was given."""
+    replayed (`workbench answers replay`) and `--as-of` can read the library as it was.
+    Tagged versions (`workbench tag`) are kept until untagged."""
+
+    index_history_budget: float = 1.0
+    """Old versions may take at most this many times the disk space of the current index;
+    past it the oldest untagged versions are pruned early, so a library that syncs all day
+    stays a small multiple of its own size."""
 
     watch_debounce_s: float = 0.2
     """`workbench watch` syncs once a folder has been quiet this long after a change."""
@@ -195,6 +201,10 @@ class Settings:
             raise SettingError(name, f"{name} must be at least 1, not {getattr(self, name)}.")
         if self.index_history_days < 0:
             raise SettingError("index_history_days", "index_history_days must be 0 or more.")
+        if self.index_history_budget < 0:
+            raise SettingError(
+                "index_history_budget", "index_history_budget must be 0 (no history) or more."
+            )
         if self.ocr_max_pages < 0:
             raise SettingError("ocr_max_pages", "ocr_max_pages must be 0 (no OCR) or more.")
         if self.ocr_engine not in ("auto", "rapidocr", "tesseract"):

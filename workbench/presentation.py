@@ -285,3 +285,19 @@ def _share(value: float | None, *, percent: bool = True) -> str:
 
 def _seconds(ms: float | None) -> str:
     return "-" if ms is None else f"{ms / 1000:.2f} s"
+
+
+def as_of_label(as_of: Mapping[str, Any]) -> str:
+    """'the library as of version 12 (tag v1, 2026-11-27 14:30:00)' from AsOf.as_json()."""
+    tag = f"tag {as_of['tag']}, " if as_of.get("tag") else ""
+    created = str(as_of.get("created", "")).replace("T", " ")[:19]
+    return f"the library as of version {as_of['version']} ({tag}{created})"
+
+
+def forgotten_label(forgotten: Mapping[str, Any]) -> str:
+    """What an answer whose source was forgotten says instead of its text."""
+    count = len(forgotten.get("sources", [])) or 1
+    sources = "a source" if count == 1 else f"{count} sources"
+    at = str(forgotten.get("at", "")).replace("T", " ")[:16]
+    verb = "was" if count == 1 else "were"
+    return f"{sources.capitalize()} of this answer {verb} forgotten on {at}; its text is redacted."

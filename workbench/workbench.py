@@ -23,14 +23,18 @@ if TYPE_CHECKING:
     from workbench.core.answering.models import ModelInfo
     from workbench.core.answering.rag import AskProgress
     from workbench.core.answering.records import AnswerRecord, AnswerSummary
+    from workbench.core.answering.replay import ReplayResult
     from workbench.core.answering.service import Answerer
     from workbench.core.evaluation import Evaluator
     from workbench.core.extraction.registry import ExtractorRegistry
+    from workbench.core.forgetting import Forgotten
     from workbench.core.index import records
+    from workbench.core.index.history import AsOf, IndexVersion
     from workbench.core.index.library import Library
     from workbench.core.index.search import SearchResult
     from workbench.core.index.sync import SyncProgress, SyncReport
     from workbench.core.index.watcher import LibraryWatcher, WatchEvent
+    from workbench.core.lineage import Lineage
     from workbench.core.protocols import Embedder
 
 
@@ -180,8 +184,29 @@ class Workbench:
         mode: str = "hybrid",
         kind: str | None = None,
         path_glob: str | None = None,
+        as_of: str | None = None,
     ) -> list[SearchResult]:
-        return self.library.search(query, k=k, mode=mode, kind=kind, path_glob=path_glob)
+        """Search the library, or the library as it was at ``as_of`` (version, tag, time)."""
+        past = self.library.resolve(as_of) if as_of else None
+        return self.library.search(
+            query, k=k, mode=mode, kind=kind, path_glob=path_glob, as_of=past
+        )
+
+    def resolve_version(self, asked: str) -> AsOf:
+        """The past index a version number, tag or ISO time names."""
+        return self.library.resolve(asked)
+
+    def versions(self, every: bool = False) -> list[IndexVersion]:
+        """Kept index versions, newest first, with what changed and their tags."""
+        return self.library.versions(every)
+
+    def tag(self, name: str, version: str | None = None) -> AsOf:
+        """Pin an index version (default: the current one) so it is kept until untagged."""
+        return self.library.tag(name, version)
+
+    def untag(self, name: str) -> int:
+        """Remove a tag; returns the version it pinned."""
+        return self.library.untag(name)
 
     def source_lines(self, result: SearchResult) -> list[str] | None:
         """The current lines of a text hit's file, or None if it cannot be read any more."""
@@ -238,12 +263,63 @@ class Workbench:
         on_token: Callable[[str], None] = lambda text: None,
         on_progress: Callable[[AskProgress], None] = lambda progress: None,
         should_stop: Callable[[], bool] = lambda: False,
+        as_of: str | None = None,
     ) -> AnswerRecord:
-        """Answer ``question`` from the library with checked citations; the answer is logged."""
+        """Answer ``question`` from the library with checked citations; the answer is logged.
+        With ``as_of`` (version, tag or ISO time) it is made from the library as it was."""
         return self.answerer.ask(
             question, k=k, model=model, on_token=on_token, on_progress=on_progress,
-            should_stop=should_stop,
+            should_stop=should_stop, as_of=as_of,
         )  # fmt: skip
+
+    def forget(self, path: str | os.PathLike[str], *, match: str | None = None) -> Forgotten:
+        """Remove a file or folder (only files whose text holds ``match``) from the index,
+        every kept version and tag, the caches and the logs; verified, with a receipt."""
+        from workbench.backends.remote.receipts import JOURNAL_NAME
+        from workbench.core.agents.runner import AGENT_RUNS
+        from workbench.core.answering.answers import ANSWERS
+        from workbench.core.forgetting import Logs
+
+        journal = self.paths.data_dir / JOURNAL_NAME
+        logs = Logs(
+            data_dir=self.paths.data_dir,
+            cache_dir=self.paths.cache_dir,
+            journals=[journal, journal.with_name(journal.name + ".1")],
+            thumbnails=self.paths.cache_dir / "thumbnails",
+            receipts_dir=self.paths.data_dir / "deletions",
+            log_tables=[ANSWERS, AGENT_RUNS],
+        )
+        return self.library.forget(path, match, logs)
+
+    def lineage(self, path: str | os.PathLike[str]) -> Lineage:
+        """Where a file's index rows came from (hash, extractor, engines, chunker, embedder),
+        the versions in which it changed, and the answers that used it."""
+        from pathlib import Path
+
+        from workbench.core.index.failures import explained
+        from workbench.core.lineage import lineage
+        from workbench.errors import WorkbenchError
+
+        target = str(Path(path).expanduser().absolute())
+        engines = [engine.as_json() for engine in self.registry.engines()]
+        chunker = {"chunk_tokens": self.settings.chunk_tokens, "embedder": self.embedder.id}
+        with explained(self.paths.db_dir):
+            found = lineage(self.library.store, target, chunker=chunker, engines=engines)
+        if found is None:
+            raise WorkbenchError(
+                f"{target} is not in the library, its kept versions or its answer log. "
+                "Check the path (`workbench folders`).",
+                "Unknown file",
+            )
+        return found
+
+    def unforget(self, path: str | os.PathLike[str]) -> bool:
+        """Let syncs index a forgotten path again; False when it was not forgotten."""
+        return self.library.unforget(path)
+
+    def replay(self, answer_id: str) -> ReplayResult:
+        """Re-run a logged answer against its index version, model file and parameters."""
+        return self.answerer.replay(answer_id)
 
     def answers(self, limit: int | None = 20) -> list[AnswerSummary]:
         """Logged answers, newest first."""

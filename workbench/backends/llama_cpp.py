@@ -125,6 +125,14 @@ def load_model(
         return model
 
 
+def batch_starts(length: int, shared: int, size: int) -> list[int]:
+    """Where a prompt of ``length`` tokens is cut into batches: 0, ``shared``, then every
+    ``size`` tokens after it."""
+    starts = [0] + ([shared] if 0 < shared < length else [])
+    starts += list(range(starts[-1] + size, length, size))
+    return starts
+
+
 def close_all() -> None:
     """Free every cached model while the interpreter is still whole.
 
@@ -156,6 +164,7 @@ class LlamaCppModel:
     last_load_ms: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _formatter: Any = field(default=None, repr=False)
+    _judged: bool = field(default=False, repr=False)  # the last prompt was a yes/no check
     context_size: int = field(init=False)  # fixed at load: a plain attribute, as ChatModel says
     threads_now: int = field(init=False)  # what llama.cpp runs on now, at most ``threads``
 
@@ -189,8 +198,10 @@ class LlamaCppModel:
         """The exact tokens the model is given for ``messages``."""
         return self._render(messages)[0]
 
-    def _render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
-        """Prompt tokens for ``messages`` through the model's own chat template, and its stops.
+    def _render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str], int]:
+        """Prompt tokens for ``messages`` through the model's own chat template, its stops,
+        and where the first message's text ends (a prefix most prompts share, see
+        ``_eval_prompt``).
 
         Only the template's own text may become control tokens (``<|im_start|>``...): each
         message's content is put in as a placeholder, and the text that replaces it is
@@ -206,6 +217,7 @@ class LlamaCppModel:
         contents = {slot: m["content"] for slot, m in zip(slots, messages, strict=True)}
         tokens: list[int] = []
         bos = not response.added_special
+        shared = 0
         for index, part in enumerate(re.split(f"(WBSLOT{nonce}N\\d+E)", response.prompt)):
             if not part:
                 continue
@@ -214,8 +226,10 @@ class LlamaCppModel:
             tokens += self.llm.tokenize(
                 text.encode("utf-8"), add_bos=bos and not tokens, special=not is_content
             )
+            if is_content and not shared:
+                shared = len(tokens)
         stops = response.stop if isinstance(response.stop, list) else [response.stop or ""]
-        return tokens, [s for s in stops if s]
+        return tokens, [s for s in stops if s], shared
 
     def chat(
         self,
@@ -229,7 +243,7 @@ class LlamaCppModel:
         with self._lock, foreground("chat"):
             settle()  # a sync mid-batch reaches its yield point (bounded), then parks
             self._fit_threads()
-            tokens, stops = self._render(messages)
+            tokens, stops, shared = self._render(messages)
             room = self.context_size - len(tokens)
             if room < 1:
                 raise WorkbenchError(
@@ -238,7 +252,7 @@ class LlamaCppModel:
                     title="Prompt too long",
                 )
             prompt_started = time.perf_counter()
-            self._eval_prompt(tokens)
+            self._eval_prompt(tokens, shared, continues=self._judged)
             prompt_ms = (time.perf_counter() - prompt_started) * 1000
             text, count, first_at, last_at, reason = self._decode(
                 tokens, min(params.max_tokens, room), params, stops + params.stop, on_token,
@@ -262,10 +276,11 @@ class LlamaCppModel:
         with self._lock, foreground("chat"):
             settle()
             self._fit_threads()
-            tokens, _ = self._render(messages)
+            tokens, _, shared = self._render(messages)
             if len(tokens) >= self.context_size:
                 return 1.0  # too long to judge: let the answer's own error say so
-            self._eval_prompt(tokens)
+            self._eval_prompt(tokens, shared)
+            self._judged = True  # the answer that follows continues from this prompt
             logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))
             yes = np.logaddexp.reduce(logits[self._first_tokens(YES_WORDS)].astype(np.float64))
             no = np.logaddexp.reduce(logits[self._first_tokens(NO_WORDS)].astype(np.float64))
@@ -277,19 +292,36 @@ class LlamaCppModel:
                for word in words for space in ("", " ")}  # fmt: skip
         return sorted(ids)
 
-    def _eval_prompt(self, tokens: list[int]) -> None:
-        """Evaluate the prompt, reusing the KV cache for a prefix shared with the last one."""
+    def _eval_prompt(self, tokens: list[int], shared: int = 0, continues: bool = False) -> None:
+        """Evaluate the prompt, reusing the KV cache for a prefix shared with the last one.
+
+        Batches start at fixed points of the prompt: its start, the end of its first message
+        (``shared``), then every ``n_batch`` tokens; a cached prefix is reused up to the last
+        such point. So an answer is computed in the same batches however warm the cache was,
+        and comes out bit for bit the same (`workbench answers replay`). ``continues``: this
+        prompt follows the last one in the same ask (the answer after its yes/no check), which
+        a replay repeats too, so everything shared is reused.
+        """
         llm = self.llm
+        self._judged = False
         reusable = 0
         if not (getattr(llm, "_is_recurrent", True) or getattr(llm, "_is_hybrid", True)):
             previous = llm.input_ids[: llm.n_tokens]
             limit = min(len(previous), len(tokens) - 1)  # evaluate at least one: fresh logits
             while reusable < limit and previous[reusable] == tokens[reusable]:
                 reusable += 1
+        starts = batch_starts(len(tokens), shared, llm.n_batch)
+        if not continues:
+            reusable = max(start for start in starts if start <= reusable)
         if reusable == 0:
             llm.reset()
         llm.n_tokens = reusable  # eval() drops the KV cache beyond this point
-        llm.eval(tokens[reusable:])
+        ends = [start for start in starts if start > reusable] + [len(tokens)]
+        begin = reusable
+        for end in ends:
+            if end > begin:
+                llm.eval(tokens[begin:end])
+                begin = end
 
     def _decode(
         self,

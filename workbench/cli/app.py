@@ -13,7 +13,17 @@ from typing import Annotated, Any
 import click
 import typer
 
-from workbench.cli import agent, ask, backends, doctor, eval_cmd, library, models, watch
+from workbench.cli import (
+    agent,
+    ask,
+    backends,
+    doctor,
+    eval_cmd,
+    history,
+    library,
+    models,
+    watch,
+)
 from workbench.cli.common import OFFLINE, PLUGIN_MANAGER, get_workbench, launch_ui
 from workbench.cli.output import err_console, print_error, report_unexpected
 from workbench.errors import WorkbenchError
@@ -76,6 +86,7 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     models.register(app)
     backends.register(app)
     agent.register(app)
+    history.register(app)
     if plugin_manager is not None:
         plugin_manager.hook.register_commands(cli=app)
     return app

@@ -7,8 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from workbench.cli.common import JsonFlag, get_workbench
+from workbench.cli.history import AsOfOption
 from workbench.cli.output import console, print_json
-from workbench.presentation import answer_pieces, decline_reason, format_locator, timing_line
+from workbench.presentation import (
+    answer_pieces,
+    as_of_label,
+    decline_reason,
+    forgotten_label,
+    format_locator,
+    timing_line,
+)
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -31,14 +39,15 @@ def ask(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name (see `workbench models`).")
     ] = None,
+    as_of: AsOfOption = None,
     json_: JsonFlag = False,
 ) -> None:
     """Answer a question from your library with a local model, citing checked sources."""
     workbench = get_workbench(ctx)
     if json_ or not console.is_terminal:
-        record = workbench.ask(question, k=k, model=model)
+        record = workbench.ask(question, k=k, model=model, as_of=as_of)
     else:
-        record = _ask_streaming(workbench, question, k, model)
+        record = _ask_streaming(workbench, question, k, model, as_of)
     if json_:
         print_json(record.as_json())
         return
@@ -46,7 +55,7 @@ def ask(
 
 
 def _ask_streaming(
-    workbench: Workbench, question: str, k: int | None, model: str | None
+    workbench: Workbench, question: str, k: int | None, model: str | None, as_of: str | None
 ) -> AnswerRecord:
     """Stream tokens into a live region, then replace it with the checked answer."""
     from rich.console import Console
@@ -77,13 +86,23 @@ def _ask_streaming(
             streamed.append(piece)
             live.update(streamed, refresh=False)
 
-        return workbench.ask(question, k=k, model=model, on_token=on_token, on_progress=on_progress)
+        return workbench.ask(
+            question, k=k, model=model, on_token=on_token, on_progress=on_progress, as_of=as_of
+        )
 
 
 def print_answer(record: AnswerRecord) -> None:
     """The checked answer, what is not supported, the sources, and where the time went."""
     from rich.text import Text
 
+    if record.as_of:
+        console.print(Text(f"From {as_of_label(record.as_of)}.", style="yellow"))
+    if record.forgotten:
+        console.print(Text(forgotten_label(record.forgotten), style="yellow"))
+        sources = ", ".join(f"[{s.n}] {s.path}" for s in record.sources)
+        console.print(Text(f"Sources: {sources or 'none'}", style="dim"))
+        console.print(f"[dim]answer {record.id}[/]")
+        return
     console.print(_answer_text(record))
     if record.declined:
         console.print(Text(decline_reason(record), style="dim"))

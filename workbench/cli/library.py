@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from workbench.cli.common import JsonFlag, get_workbench, launch_ui
+from workbench.cli.history import AsOfOption
 from workbench.cli.output import console, print_json, run_with_progress
 from workbench.presentation import format_locator, ingest_line
 
@@ -153,13 +154,20 @@ def search(
     path: Annotated[
         str | None, typer.Option("--path", help="Only paths matching this glob.")
     ] = None,
+    as_of: AsOfOption = None,
     json_: JsonFlag = False,
 ) -> None:
     """Search the library (hybrid: meaning and exact words together)."""
-    results = get_workbench(ctx).search(query, k=k, mode=mode, kind=kind, path_glob=path)
+    workbench = get_workbench(ctx)
+    past = workbench.resolve_version(as_of) if as_of else None
+    results = workbench.search(query, k=k, mode=mode, kind=kind, path_glob=path, as_of=as_of)
     if json_:
-        print_json({"results": [r.as_json() for r in results]})
+        print_json(
+            {"results": [r.as_json() for r in results], "as_of": past.as_json() if past else None}
+        )
         return
+    if past:
+        console.print(f"[yellow]Searching {past.describe()}.[/]")
     if not results:
         console.print("No results. Try other words, or check `workbench status`.")
         return

@@ -133,6 +133,42 @@ def list_answers(
     console.print(table)
 
 
+@answers_app.command("replay")
+def replay_answer(
+    ctx: typer.Context,
+    answer_id: Annotated[str, typer.Argument(metavar="ID", help="Answer id (or its start).")],
+    json_: JsonFlag = False,
+) -> None:
+    """Re-run a logged answer against its index version, model file (by sha256) and
+    parameters: identical, differs (with a diff), or cannot replay (and what is gone)."""
+    result = get_workbench(ctx).replay(answer_id)
+    if json_:
+        print_json(result.as_json())
+    elif result.outcome == "identical":
+        console.print(
+            f"[green]Identical[/]: answer {result.answer_id} replayed on index version "
+            f"{result.index_version} with {result.model} gives the same text and sources."
+        )
+    elif result.outcome == "differs":
+        from rich.text import Text
+
+        console.print(
+            f"[yellow]Differs[/]: answer {result.answer_id} replayed on index version "
+            f"{result.index_version} with {result.model}."
+        )
+        for line in result.text_diff:
+            console.print(Text(line, style="red" if line.startswith("-") else
+                               "green" if line.startswith("+") else ""))  # fmt: skip
+        for source in result.sources_removed:
+            console.print(Text(f"- source {source}", style="red"))
+        for source in result.sources_added:
+            console.print(Text(f"+ source {source}", style="green"))
+    else:
+        console.print(f"[red]Cannot replay[/] answer {result.answer_id}: {result.reason}")
+    if result.outcome != "identical":
+        raise typer.Exit(1)
+
+
 @answers_app.command("show")
 def show_answer(
     ctx: typer.Context,

@@ -187,6 +187,27 @@ class WorkbenchApp(App[None]):
         )
         self.post_message(LibraryChanged())
 
+    def forget_path(self, path: str) -> None:
+        self._forget(path)
+
+    @work(exit_on_error=False, thread=True, group="folders")
+    def _forget(self, path: str) -> None:
+        try:
+            result = self.workbench.forget(path)
+        except WorkbenchError as exc:
+            self.post_message(WorkFailed(exc.title, exc.message))
+            return
+        receipt = result.receipt
+        checked = receipt["verification"]
+        note = (
+            f"Forgot {len(result.paths)} file(s); verified: {checked['versions_scanned']} "
+            f"versions and {checked['files_scanned']} files scanned, 0 matches "
+            f"(receipt {receipt['id']})."
+        )
+        self.call_from_thread(self.notify, note, title="Forgotten")
+        self.call_from_thread(self.log_activity, note)
+        self.post_message(LibraryChanged())
+
     # -- message handlers ------------------------------------------------------------------------
     @on(SyncProgressed)
     def sync_progressed(self, message: SyncProgressed) -> None:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+JOURNAL_NAME = "receipts.jsonl"  # in the data dir
 JOURNAL_MAX_BYTES = 8 * 2**20  # then the journal moves to receipts.jsonl.1 and starts again
 
 _collected: ContextVar[list[Receipt] | None] = ContextVar("receipts", default=None)

@@ -17,7 +17,7 @@ from typing import Any
 from workbench.backends import remote
 from workbench.backends.remote import health
 from workbench.backends.remote.health import BackendHealth
-from workbench.backends.remote.receipts import Journal
+from workbench.backends.remote.receipts import JOURNAL_NAME, Journal
 from workbench.config import BackendConfig, Settings
 from workbench.core.answering import packaged
 from workbench.core.answering.gguf import read_header
@@ -55,7 +55,7 @@ class ModelCatalog:
         self._backends: dict[str | tuple[str, str], Any] = {}
         self._found: tuple[Signature, ModelState, list[ModelInfo]] | None = None
         # Every remote request that carried library text (`workbench backends receipts`).
-        self.journal = Journal(paths.data_dir / "receipts.jsonl")
+        self.journal = Journal(paths.data_dir / JOURNAL_NAME)
 
     @property
     def home(self) -> Path:

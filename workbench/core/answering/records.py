@@ -106,6 +106,10 @@ class AnswerRecord:
     messages: list[dict[str, str]] = field(default_factory=list)
     # Each remote request that carried library text (backends/remote/receipts.py).
     receipts: list[dict[str, Any]] = field(default_factory=list)
+    # Made from a past index (`--as-of`, replay): history.AsOf.as_json(); None: the live one.
+    as_of: dict[str, Any] | None = None
+    # Set when a source of this answer was forgotten (`workbench forget`): when, which ones.
+    forgotten: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The `workbench ask --json` record (the key order is part of the contract)."""
@@ -135,6 +139,8 @@ class AnswerRecord:
             "sources": [s.as_json() for s in self.sources],
             "messages": self.messages,
             "receipts": self.receipts,
+            "as_of": self.as_of,
+            "forgotten": self.forgotten,
         }
 
     @classmethod

@@ -13,7 +13,7 @@ import numpy as np
 from workbench.backends.remote.receipts import collecting
 from workbench.backends.remote.resilience import RemoteError
 from workbench.backends.remote.transport import OfflineRefused
-from workbench.core.answering import answerability
+from workbench.core.answering import answerability, replay
 from workbench.core.answering.answers import AnswerLog, build_record, new_answer_id
 from workbench.core.answering.catalog import ModelCatalog
 from workbench.core.answering.chat import ChatParams
@@ -27,9 +27,11 @@ from workbench.core.answering.rag import (
     retrieve,
 )
 from workbench.core.answering.records import AnswerRecord, AnswerSummary
+from workbench.core.answering.replay import ReplayResult
 from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
 from workbench.core.index.library import Library
+from workbench.core.index.store import Store
 from workbench.errors import WorkbenchError
 
 
@@ -64,17 +66,24 @@ class Answerer:
         on_token: Callable[[str], None] = lambda text: None,
         on_progress: Callable[[AskProgress], None] = lambda progress: None,
         should_stop: Callable[[], bool] = lambda: False,
+        as_of: str | None = None,
     ) -> AnswerRecord:
         """Answer ``question`` from the library with checked citations; the answer is logged.
 
         Declines, without running the model, when nothing retrieved is relevant enough. Runs
         as foreground work: syncs (here and in `workbench watch`) pause until it is done.
+        With ``as_of`` (a version, tag or ISO time) the answer is made from the library as it
+        was then, and the record says so.
         """
+        past = self.library.resolve(as_of) if as_of else None
         with foreground("ask", signal_file(self.library.lock_file)):
-            return self._answer(
+            record = self._answer(
                 question, k=k, model=model, on_token=on_token, on_progress=on_progress,
-                should_stop=should_stop,
+                should_stop=should_stop, store=self.library.reading(past),
             )  # fmt: skip
+        record.as_of = past.as_json() if past else None
+        self.log.add(record)
+        return record
 
     def _answer(
         self,
@@ -85,11 +94,12 @@ class Answerer:
         on_token: Callable[[str], None],
         on_progress: Callable[[AskProgress], None],
         should_stop: Callable[[], bool],
+        store: Store,
     ) -> AnswerRecord:
+        """The answer from ``store`` (the live index or a past one); not logged yet."""
         started = time.perf_counter()
         if not question.strip():
             raise WorkbenchError("The question is empty. Type a question to ask.", "Bad question")
-        store = self.library.store
         if store.chunk_count() == 0:
             raise WorkbenchError(
                 "The library is empty, so there is nothing to answer from. Add a folder with "
@@ -124,7 +134,6 @@ class Answerer:
             setup_ms=setup_ms,
         )
         record.receipts = [receipt.as_json() for receipt in receipts]
-        self.log.add(record)
         return record
 
     def _generate(
@@ -194,6 +203,46 @@ class Answerer:
             "min_answerable": policy.min_answerable,
             "runtime": backend.describe(),
         }
+
+    @explaining
+    def replay(self, answer_id: str) -> ReplayResult:
+        """Re-run a logged answer against its index version, model file and parameters, and
+        say whether it came out identical (greedy decoding makes that the expected case)."""
+        record = self.log.get(answer_id)
+        if record.forgotten:
+            return replay.cannot(
+                record, "forgotten_source",
+                f"A source of this answer was forgotten ({record.forgotten.get('at', '')}): "
+                "it cannot be made again.",
+            )  # fmt: skip
+        try:
+            past = self.library.resolve(str(record.index_version))
+        except WorkbenchError as exc:
+            return replay.cannot(record, "index_version", exc.message)
+        if record.model_sha256 is None and not record.declined:
+            return replay.cannot(
+                record, "remote_model",
+                f"It was answered by the remote backend {record.backend}, whose model "
+                "weights cannot be checked by hash.",
+            )  # fmt: skip
+        model = replay.replay_model(record, self.catalog) if record.model_sha256 else None
+        if record.model_sha256 and model is None:
+            return replay.cannot(
+                record, "model",
+                f"No model file with sha256 {record.model_sha256} is here (it was "
+                f"{record.model_path or record.model}). Add it with `workbench models add`.",
+            )  # fmt: skip
+        settings = replay.replay_settings(self.library.settings, record.params)
+        replayer = Answerer(self.library.with_settings(settings), self.catalog)
+        with foreground("ask", signal_file(self.library.lock_file)):
+            again = replayer._answer(
+                record.question, k=record.params.get("k"),
+                model=model.name if model else record.model, on_token=lambda text: None,
+                on_progress=lambda progress: None, should_stop=lambda: False,
+                store=self.library.reading(past),
+            )  # fmt: skip
+        again.as_of = past.as_json()
+        return replay.compare(record, again)
 
     @explaining
     def recent(self, limit: int | None = 20) -> list[AnswerSummary]:

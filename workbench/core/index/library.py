@@ -6,18 +6,21 @@ Syncer built on it, so every caller shares one idea of what "up to date" means.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.config import Settings
 from workbench.core.extraction.registry import ExtractorRegistry
 from workbench.core.foreground import foreground, signal_file
+from workbench.core.index import history
 from workbench.core.index.failures import explaining
+from workbench.core.index.history import AsOf, IndexVersion
 from workbench.core.index.records import (
     DoctorReport,
     FileState,
@@ -27,10 +30,13 @@ from workbench.core.index.records import (
 )
 from workbench.core.index.scanning import LinkPolicy, display_path, scan_folder
 from workbench.core.index.search import SearchResult, search
-from workbench.core.index.store import FileRecord, Store
+from workbench.core.index.store import FileRecord, Store, path_digest
 from workbench.core.index.sync import Syncer, SyncProgress, SyncReport, under
 from workbench.core.index.watcher import LibraryWatcher, WatchEvent
 from workbench.errors import StoreDamagedError, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.forgetting import Forgotten, Logs
 
 NoProgress = Callable[[SyncProgress], None]
 
@@ -59,11 +65,18 @@ class Library:
             self.embedder.dim,
             self.lock_file,
             keep_versions=timedelta(days=self.settings.index_history_days),
+            history_budget=self.settings.index_history_budget,
         )
 
     @functools.cached_property
     def syncer(self) -> Syncer:
         return Syncer(self.store, self.registry, self.embedder, self.settings)
+
+    def with_settings(self, settings: Settings) -> Library:
+        """This library (same index, same open Store) read with other settings."""
+        other = copy.copy(self)
+        other.settings = settings
+        return other
 
     def reopen(self) -> None:
         """Forget the Store and Syncer (after the index was replaced on disk)."""
@@ -118,9 +131,13 @@ class Library:
         links = LinkPolicy.for_folders(
             self.folders(), self.settings.allow_link_targets, self.settings.follow_symlinks
         )
+        forgotten = self.store.forgotten()
         for entry in scan_folder(folder, self.syncer.rules, links=links) if present else []:
             record = records.pop(entry.path, None)
-            if record is None:
+            if forgotten and path_digest(entry.path) in forgotten:
+                reason = f"forgotten (`workbench unforget {entry.path}` indexes it again)"
+                states.append(FileState(entry.path, "", "skipped", 0, reason))
+            elif record is None:
                 states.append(FileState(entry.path, "", "pending", 0, "not synced yet"))
             elif self.syncer.is_current(record, entry):
                 states.append(_state(record, record.status, record.reason))
@@ -246,13 +263,56 @@ class Library:
         kind: str | None = None,
         path_glob: str | None = None,
         candidates: int | None = None,
+        as_of: AsOf | None = None,
     ) -> list[SearchResult]:
+        """Search the index, or the library as it was at ``as_of`` (see ``resolve``)."""
+        store = self.reading(as_of)
         with foreground("search", signal_file(self.lock_file)):  # syncs pause meanwhile
             return search(
-                self.store, self.embedder, query, k=k or self.settings.search_k, mode=mode,
+                store, self.embedder, query, k=k or self.settings.search_k, mode=mode,
                 kind=kind, path_glob=path_glob, rrf_k=self.settings.rrf_k,
                 candidates=candidates,
             )  # fmt: skip
+
+    # -- history (core/index/history.py) ---------------------------------------------------
+    def reading(self, as_of: AsOf | None) -> Store:
+        """The Store to read: the live one, or a read-only checkout of ``as_of``."""
+        return self.store if as_of is None else self.store.snapshot(as_of.pins)
+
+    @explaining
+    def resolve(self, asked: str) -> AsOf:
+        """The past index a version number, tag or ISO time names."""
+        return history.resolve(self.store, asked)
+
+    @explaining
+    def versions(self, every: bool = False) -> list[IndexVersion]:
+        return history.versions(self.store, every=every)
+
+    @explaining
+    def tag(self, name: str, asked: str | None = None) -> AsOf:
+        return history.tag(self.store, name, asked)
+
+    @explaining
+    def untag(self, name: str) -> int:
+        return history.untag(self.store, name)
+
+    # -- forgetting (core/forgetting.py) ---------------------------------------------------
+    @explaining
+    def forget(self, path: str | os.PathLike[str], match: str | None, logs: Logs) -> Forgotten:
+        """Forget a file or folder (only files holding ``match``) everywhere, and prove it."""
+        from workbench.core.forgetting import forget
+
+        scope = str(Path(path).expanduser().absolute())
+        forgotten = forget(self.store, scope, match or None, logs, self.folders())
+        self.reopen()  # the tables were written anew
+        return forgotten
+
+    @explaining
+    def unforget(self, path: str | os.PathLike[str]) -> bool:
+        """Let syncs index a forgotten path again."""
+        from workbench.core.forgetting import unforget
+
+        return unforget(self.store, str(Path(path).expanduser().absolute()))
 
 
 def _checked_folder(folder: Path) -> str:

@@ -16,6 +16,7 @@ FILES = "files"
 CHUNKS = "chunks"
 EMBEDDINGS = "embeddings"
 FOLDERS = "folders"
+VERSIONS = "versions"
 SQL_BATCH = 400
 
 FILES_SCHEMA = pa.schema(
@@ -39,6 +40,20 @@ FILES_SCHEMA = pa.schema(
 )
 FOLDERS_SCHEMA = pa.schema(
     [pa.field("path", pa.string(), nullable=False), pa.field("added_at", pa.float64())]
+)
+# One row per sync that changed the index: the chunks table's version after it (the
+# "index version" answers record), the files table's, and what changed (history.py).
+VERSIONS_SCHEMA = pa.schema(
+    [
+        pa.field("version", pa.int64(), nullable=False),
+        pa.field("files_version", pa.int64()),
+        pa.field("created", pa.float64()),
+        pa.field("new", pa.int32()),
+        pa.field("changed", pa.int32()),
+        pa.field("deleted", pa.int32()),
+        pa.field("renamed", pa.int32()),
+        pa.field("changes", pa.string()),  # JSON: [{"path", "action", "hash"}]
+    ]
 )
 
 
@@ -75,6 +90,18 @@ def sql_str(value: str) -> str:
 
 def sql_in(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def table_names(db: Any) -> list[str]:
+    """Every table of LanceDB connection ``db`` (all pages)."""
+    names: list[str] = []
+    token = None
+    while True:
+        page = db.list_tables(page_token=token)
+        names += page.tables
+        token = page.page_token
+        if not token:
+            return names
 
 
 def batched(values: Sequence[Any], size: int = SQL_BATCH) -> Iterator[Sequence[Any]]:

@@ -9,6 +9,9 @@ path has no indexed row are purged (see ``purge_orphans``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
@@ -27,6 +30,8 @@ from workbench.core.index.schema import (
     FOLDERS,
     FOLDERS_SCHEMA,
     SQL_BATCH,
+    VERSIONS,
+    VERSIONS_SCHEMA,
     FileRecord,
     batched,
     chunks_schema,
@@ -39,6 +44,8 @@ from workbench.errors import StoreLockedError, WorkbenchError
 # Past these, a lazy index refresh (the watcher's, per batch) compacts and re-indexes.
 UNINDEXED_ROWS_LIMIT = 2000
 SMALL_FRAGMENTS_LIMIT = 64
+# optimize() prunes nothing itself: history.prune does, keeping tagged versions.
+NEVER = timedelta(days=365 * 1000)
 
 
 class Store:
@@ -50,6 +57,8 @@ class Store:
         dim: int,
         lock_file: Path | None = None,
         keep_versions: timedelta = timedelta(days=7),
+        history_budget: float = 1.0,
+        pinned: dict[str, int] | None = None,
     ) -> None:
         import lancedb
 
@@ -60,6 +69,9 @@ class Store:
         # Older table versions stay readable this long, so a logged answer can be re-run
         # against the index version it was given; compaction prunes what is older.
         self.keep_versions = keep_versions
+        self.history_budget = history_budget
+        # Table versions this Store reads (a read-only snapshot: `--as-of`, replay).
+        self.pinned = dict(pinned or {})
         # Interval 0: every read sees commits made by other processes (watch, ingest).
         self.db = lancedb.connect(str(db_dir), read_consistency_interval=timedelta(0))
         self._tables: dict[str, Any] = {}
@@ -75,8 +87,11 @@ class Store:
                 CHUNKS: chunks_schema(self.dim),
                 EMBEDDINGS: embeddings_schema(self.dim),
                 FOLDERS: FOLDERS_SCHEMA,
+                VERSIONS: VERSIONS_SCHEMA,
             }[name]
             table = self._open_or_create(name, schema)
+            if name in self.pinned:
+                table.checkout(self.pinned[name])
             stored = table.schema.field("vector").type if "vector" in schema.names else None
             if stored is not None and stored != schema.field("vector").type:
                 raise WorkbenchError(
@@ -99,10 +114,17 @@ class Store:
         except ValueError:  # not created yet
             return self.db.create_table(name, schema=schema, exist_ok=True)
         missing = [f for f in schema if f.name not in table.schema.names]
-        if missing:
+        if missing and not self.pinned:
             with self.writing(timeout=30):
                 table.add_columns([pa.field(f.name, f.type) for f in missing])
         return table
+
+    def snapshot(self, versions: dict[str, int]) -> Store:
+        """A read-only Store over the given table versions (e.g. ``{"chunks": 12}``)."""
+        return Store(
+            self.db_dir, self.dim, self.lock_file, self.keep_versions, self.history_budget,
+            pinned=versions,
+        )  # fmt: skip
 
     @property
     def files(self) -> Any:
@@ -288,17 +310,14 @@ class Store:
         chunks = self.chunks
         names = {index.name for index in chunks.list_indices()}
         if not any("text" in name for name in names):
-            if chunks.count_rows() == 0:
-                return False
-            from lancedb.index import FTS, BTree
-
-            chunks.create_index("text", config=FTS(with_position=False))
-            chunks.create_index("path", config=BTree())
-            return True
+            return create_indexes(chunks)
         if not force and not self._index_lagging(chunks, names):
             return False
+        from workbench.core.index.history import prune
+
         for table in (self.files, chunks, self.embeddings):
-            table.optimize(cleanup_older_than=self.keep_versions)
+            table.optimize(cleanup_older_than=NEVER)
+        prune(self)
         return True
 
     @staticmethod
@@ -310,6 +329,23 @@ class Store:
 
     def version(self) -> int:
         return int(self.chunks.version)
+
+    # -- forgotten paths (core/forgetting.py) -------------------------------------------------
+    @property
+    def forgotten_file(self) -> Path:
+        """Digests of forgotten paths still on disk, which syncs skip (never the paths)."""
+        return self.db_dir / "_forgotten.json"
+
+    def forgotten(self) -> set[str]:
+        try:
+            return set(json.loads(self.forgotten_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return set()
+
+    def set_forgotten(self, digests: set[str]) -> None:
+        partial = self.forgotten_file.with_suffix(".part")
+        partial.write_text(json.dumps(sorted(digests)), encoding="utf-8")
+        partial.replace(self.forgotten_file)
 
     # -- damage -----------------------------------------------------------------------------
     def check(self, full: bool = False) -> list[str]:
@@ -324,6 +360,22 @@ class Store:
     def salvage(self, name: str, page: int = 1024) -> tuple[pa.Table | None, int]:
         """The rows of table ``name`` that can still be read, and how many could not."""
         return salvage_table(self.db, name, page)
+
+
+def create_indexes(chunks: Any) -> bool:
+    """The chunks table's full-text and path indexes; False when it has no rows yet."""
+    if chunks.count_rows() == 0:
+        return False
+    from lancedb.index import FTS, BTree
+
+    chunks.create_index("text", config=FTS(with_position=False), replace=True)
+    chunks.create_index("path", config=BTree(), replace=True)
+    return True
+
+
+def path_digest(path: str) -> str:
+    """How a forgotten path is remembered: its sha256, never the path."""
+    return hashlib.sha256(os.fsencode(path)).hexdigest()
 
 
 # The schema names lived here before the split; importers keep using this module.

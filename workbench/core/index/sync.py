@@ -18,6 +18,7 @@ from typing import Any
 
 from workbench.config import Settings
 from workbench.core.extraction.registry import ExtractorRegistry
+from workbench.core.index import history
 from workbench.core.index.batching import (
     BATCH_CHUNKS,
     BATCH_FILES,
@@ -31,7 +32,7 @@ from workbench.core.index.batching import (
 from workbench.core.index.preparing import FilePreparer
 from workbench.core.index.scanning import IgnoreRules, LinkPolicy, ScanEntry, scan_file, scan_folder
 from workbench.core.index.scope import in_scope, minimal_scope, under
-from workbench.core.index.store import FileRecord, Store
+from workbench.core.index.store import FileRecord, Store, path_digest
 
 
 @dataclass
@@ -146,6 +147,7 @@ class Syncer:
                     on_progress(SyncProgress("finish", len(todo), len(todo)))
                     self.writer.pause()
                     self.store.refresh_indexes(force=optimize)
+                    history.record(self.store, report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -158,6 +160,7 @@ class Syncer:
         should_stop: Callable[[], bool],
     ) -> dict[str, ScanEntry]:
         seen: dict[str, ScanEntry] = {}
+        forgotten = self.store.forgotten()  # `workbench forget`: not indexed again
         links = LinkPolicy.for_folders(
             folders, self.settings.allow_link_targets, self.settings.follow_symlinks
         )
@@ -170,7 +173,7 @@ class Syncer:
                 continue
             if not is_dir:
                 entry = scan_file(target, folder, links=links)
-                if entry is not None:
+                if entry is not None and not (forgotten and path_digest(target) in forgotten):
                     seen[target] = entry
                 continue
             for entry in scan_folder(
@@ -180,6 +183,8 @@ class Syncer:
                 should_stop=should_stop,
                 specs=self.rules.specs_above(folder, target),
             ):
+                if forgotten and path_digest(entry.path) in forgotten:
+                    continue
                 seen[entry.path] = replace(entry, folder=folder)
                 if len(seen) % 1000 == 0:
                     on_progress(SyncProgress("scan", len(seen), 0, entry.path))

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.tui.messages import LibraryChanged
+from workbench.tui.screens.dialogs import ConfirmScreen
 from workbench.tui.widgets.status import SyncStatus
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class LibraryScreen(Screen[None]):
         Binding("a", "app.add_folder", "Add folder"),
         Binding("d", "remove_folder", "Remove folder"),
         Binding("s", "app.sync_now", "Sync now"),
+        Binding("f", "forget_file", "Forget file"),
     ]
 
     def __init__(self) -> None:
@@ -128,6 +130,7 @@ class LibraryScreen(Screen[None]):
                 relative,
                 str(file.chunks or ""),
                 file.reason,
+                key=file.path,
             )
 
     @on(DataTable.RowSelected, "#folders")
@@ -141,6 +144,27 @@ class LibraryScreen(Screen[None]):
     def action_remove_folder(self) -> None:
         if self.selected:
             self.app.remove_folder(self.selected)  # type: ignore[attr-defined]
+
+    def action_forget_file(self) -> None:
+        """Forget the highlighted file everywhere (index, versions, caches, logs), once the
+        person confirms."""
+        files = self.query_one("#files", DataTable)
+        if not files.row_count:
+            return
+        path = files.coordinate_to_cell_key(files.cursor_coordinate).row_key.value
+        if not path:
+            return
+        question = (
+            f"Forget {path}?\n\nIts text goes from the index, every kept version and tag, "
+            "the caches and the answer log (answers that used it are redacted), and a scan "
+            "checks that none is left. Versions between tags are dropped. This cannot be undone."
+        )
+
+        def chosen(confirmed: bool | None) -> None:
+            if confirmed:
+                self.app.forget_path(path)  # type: ignore[attr-defined]
+
+        self.app.push_screen(ConfirmScreen(question, "Forget"), chosen)
 
 
 def _same(shown: FoldersLoaded, loaded: FoldersLoaded) -> bool:
