@@ -117,7 +117,8 @@ def forget(
     started = time.perf_counter()
     at = datetime.now().astimezone()
     with store.writing(timeout=30):
-        targets = _targets(store, scope, match)
+        states = Snapshots(rewriting.snapshots(store.chunks), rewriting.snapshots(store.files))
+        targets = _targets(store, states, scope, match)
         if not targets and not (match and _logs_mention(store, logs, match)):
             what = f"containing '{match}' " if match else ""
             raise WorkbenchError(
@@ -126,7 +127,7 @@ def forget(
                 "Nothing to forget",
             )
         removed: dict[str, Any] = {}
-        needles = _rewrite_index(store, targets, match, removed)
+        needles = _rewrite_index(store, states, targets, match, removed)
         removed["thumbnails"] = _remove_thumbnails(store, needles.file_hashes, logs.thumbnails)
         removed["version_log"] = _rewrite_version_log(store, targets)
         for name in logs.log_tables:
@@ -179,7 +180,15 @@ def unforget(store: Store, path: str) -> bool:
 
 
 # -- what to forget ------------------------------------------------------------------------
-def _targets(store: Store, scope: str, match: str | None) -> set[str]:
+@dataclass
+class Snapshots:
+    """The rows of each tagged version and the current rows, of chunks and of files."""
+
+    chunks: list[rewriting.Snapshot]
+    files: list[rewriting.Snapshot]
+
+
+def _targets(store: Store, states: Snapshots, scope: str, match: str | None) -> set[str]:
     """Paths at or under ``scope`` in the current index, a tagged version or the version log
     (and, with ``match``, only those whose text in the index or a tag holds it)."""
 
@@ -187,7 +196,7 @@ def _targets(store: Store, scope: str, match: str | None) -> set[str]:
         return path == scope or under(path, [scope])
 
     found: set[str] = set()
-    for _name, rows in _states(store.chunks):
+    for _name, rows in states.chunks:
         paths = rows.column("path")
         if match:
             holds = pc.match_substring(rows.column("text"), match, ignore_case=True)
@@ -195,16 +204,12 @@ def _targets(store: Store, scope: str, match: str | None) -> set[str]:
         found.update(p for p in paths.to_pylist() if inside(p))
     if match:
         return found
-    for _name, rows in _states(store.files):
+    for _name, rows in states.files:
         found.update(p for p in rows.column("path").to_pylist() if inside(p))
     for row in synced_versions(store):
         for change in row["changes"]:
             found.update(p for p in (change.get("path"), change.get("from")) if p and inside(p))
     return found
-
-
-def _states(table: Any) -> list[rewriting.Snapshot]:
-    return rewriting.snapshots(table, lambda rows: pa.array([False] * rows.num_rows))
 
 
 def _logs_mention(store: Store, logs: Logs, match: str) -> bool:
@@ -219,7 +224,7 @@ def _logs_mention(store: Store, logs: Logs, match: str) -> bool:
 
 # -- the index -----------------------------------------------------------------------------
 def _rewrite_index(
-    store: Store, targets: set[str], match: str | None, removed: dict[str, Any]
+    store: Store, states: Snapshots, targets: set[str], match: str | None, removed: dict[str, Any]
 ) -> Needles:
     """chunks and files written anew without ``targets`` (tags rebuilt), and the vector cache
     cut to what the remaining chunks use. Returns what verification must not find."""
@@ -228,19 +233,18 @@ def _rewrite_index(
         listed = pa.array(sorted(targets), pa.string())
         return pc.fill_null(pc.is_in(rows.column("path"), value_set=listed), False)
 
-    chunk_states = rewriting.snapshots(store.chunks, in_targets)
-    file_states = rewriting.snapshots(store.files, in_targets)
-    before_chunks = store.chunks.count_rows()
-    before_files = store.files.count_rows()
-    target_hashes: set[str] = set()
-    for _name, rows in _states(store.chunks):
-        chosen = rows.filter(in_targets(rows)) if rows.num_rows else rows
-        target_hashes.update(chosen.column("text_hash").to_pylist())
+    chunk_states = rewriting.without(states.chunks, in_targets)
+    file_states = rewriting.without(states.files, in_targets)
+    before_chunks = states.chunks[-1][1].num_rows
+    before_files = states.files[-1][1].num_rows
+    target_hashes = {
+        h for rows in rewriting.only(states.chunks, in_targets)
+        for h in rows.column("text_hash").to_pylist()
+    }  # fmt: skip
     file_hashes = {c.get("hash", "") for row in synced_versions(store) for c in row["changes"]
                    if c.get("path") in targets}  # fmt: skip
-    for _name, rows in _states(store.files):
-        chosen = rows.filter(in_targets(rows)) if rows.num_rows else rows
-        file_hashes.update(chosen.column("hash").to_pylist())
+    for rows in rewriting.only(states.files, in_targets):
+        file_hashes.update(rows.column("hash").to_pylist())
     file_hashes -= {"", None}
     kept_hashes = {h for _n, rows in chunk_states for h in rows.column("text_hash").to_pylist()}
     kept_hashes |= {h for _n, rows in file_states for h in rows.column("hash").to_pylist()}

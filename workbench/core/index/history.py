@@ -26,7 +26,6 @@ import pyarrow as pa
 
 from workbench.core.index.schema import (
     CHUNKS,
-    EMBEDDINGS,
     FILES,
     VERSIONS,
     VERSIONS_SCHEMA,
@@ -41,8 +40,8 @@ if TYPE_CHECKING:
 
 # Tables that are checked out together; both are tagged together.
 VERSIONED = (CHUNKS, FILES)
-# The vector cache and the version list need no time travel: their old versions go once
-# no reader can still be on them.
+# The vector cache and the version log need no time travel: their old versions go once no
+# reader can still be on them.
 READER_GRACE = timedelta(minutes=10)
 # History may always take this much, however small the index: a small library keeps its
 # whole window of versions.
@@ -300,10 +299,10 @@ def prune(store: Store) -> None:
             older_than=store.keep_versions, error_if_tagged_old_versions=False
         )
         _within_budget(table, store.history_budget)
-    for name in (EMBEDDINGS, VERSIONS):
-        store.table(name).to_lance().cleanup_old_versions(
-            older_than=READER_GRACE, error_if_tagged_old_versions=False
-        )
+    store.embeddings.to_lance().cleanup_old_versions(
+        older_than=READER_GRACE, error_if_tagged_old_versions=False
+    )
+    store.table(VERSIONS).optimize(cleanup_older_than=READER_GRACE)  # a row per sync: compact
 
 
 def _within_budget(table: Any, budget: float, floor: int = HISTORY_FLOOR) -> None:

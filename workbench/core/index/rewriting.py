@@ -23,25 +23,28 @@ from workbench.core.index.schema import batched, sql_in
 Snapshot = tuple[str | None, pa.Table]
 
 
-def snapshots(table: Any, drop: Callable[[pa.Table], pa.Array]) -> list[Snapshot]:
-    """Each tagged version of ``table`` (oldest first), then its current rows, without the
-    rows ``drop`` marks."""
+def snapshots(table: Any) -> list[Snapshot]:
+    """Each tagged version of ``table`` (oldest first), then its current rows."""
     result: list[Snapshot] = []
     for name, version in sorted(tags(table).items(), key=lambda item: item[1]):
         table.checkout(version)
         try:
-            rows = table.to_arrow()
+            result.append((name, table.to_arrow()))
         finally:
             table.checkout_latest()
-        result.append((name, _kept(rows, drop)))
-    result.append((None, _kept(table.to_arrow(), drop)))
+    result.append((None, table.to_arrow()))
     return result
 
 
-def _kept(rows: pa.Table, drop: Callable[[pa.Table], pa.Array]) -> pa.Table:
-    if rows.num_rows == 0:
-        return rows
-    return rows.filter(pc.invert(drop(rows)))
+def without(states: list[Snapshot], drop: Callable[[pa.Table], pa.Array]) -> list[Snapshot]:
+    """``states`` without the rows ``drop`` marks."""
+    return [(name, rows.filter(pc.invert(drop(rows))) if rows.num_rows else rows)
+            for name, rows in states]  # fmt: skip
+
+
+def only(states: list[Snapshot], keep: Callable[[pa.Table], pa.Array]) -> list[pa.Table]:
+    """The rows ``keep`` marks, in each of ``states``."""
+    return [rows.filter(keep(rows)) if rows.num_rows else rows for _name, rows in states]
 
 
 def rewrite(
