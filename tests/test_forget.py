@@ -168,3 +168,11 @@ def test_cli_forget_json_and_confirmation(
     assert data["paths"] == [str(secret)] and data["verification"]["passed"] is True
     again = runner.invoke(app, ["forget", str(secret), "--yes"], obj=workbench)
     assert again.exit_code == 1 and "Nothing to forget" in again.output
+
+
+def test_repair_keeps_forgotten_files_out(secret_library: tuple[Workbench, Path, Path]) -> None:
+    workbench, _library, secret = secret_library
+    workbench.forget(secret)
+    result = workbench.repair()  # rebuilds the index from the folders
+    assert result.sync is not None and result.sync.new == 3
+    assert all(hit.path != str(secret) for hit in workbench.search("vault code", k=10))

@@ -26,6 +26,7 @@ class Salvage:
     folders: list[str] = field(default_factory=list)
     tables: dict[str, pa.Table] = field(default_factory=dict)
     lost: dict[str, int] = field(default_factory=dict)
+    forgotten: set[str] = field(default_factory=set)  # digests of forgotten paths on disk
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Rows kept and lost per salvaged table (folders: the folders found)."""
@@ -40,7 +41,7 @@ class Salvage:
 
 def salvage(store: Store) -> Salvage:
     """The readable rows of the tables a sync cannot rebuild."""
-    saved = Salvage()
+    saved = Salvage(forgotten=store.forgotten())  # or the rebuild would index them again
     for name in (FOLDERS, EMBEDDINGS, ANSWERS):
         rows, lost = store.salvage(name)
         if rows is not None and rows.num_rows:
@@ -65,6 +66,8 @@ def set_aside(db_dir: Path) -> Path:
 
 def restore(store: Store, saved: Salvage) -> None:
     """Write the salvaged rows into a fresh ``store``."""
+    if saved.forgotten:
+        store.set_forgotten(saved.forgotten)
     for folder in saved.folders:
         store.add_folder(folder, time.time())
     for name, rows in saved.tables.items():
