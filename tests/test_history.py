@@ -172,7 +172,7 @@ def test_history_stays_within_its_budget_and_keeps_tags(
         workbench.ingest()
     total, live = history.footprint(store.chunks)
     assert total > 2 * live  # a small library's history is larger than itself
-    history._within_budget(store.chunks, budget=1.0, floor=0)
+    history.within_budget([store.chunks], budget=1.0, floor=0)
     total, live = history.footprint(store.chunks)
     assert total - live <= max(live, 0) or len(history.kept(store.chunks)) <= 2
     assert "keep" in history.tags(store.chunks)

@@ -32,6 +32,7 @@ from workbench.core.index.schema import (
     batched,
     sql_in,
 )
+from workbench.core.index.store import NEVER
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -40,11 +41,8 @@ if TYPE_CHECKING:
 
 # Tables that are checked out together; both are tagged together.
 VERSIONED = (CHUNKS, FILES)
-# The vector cache and the version log need no time travel: their old versions go once no
-# reader can still be on them.
-READER_GRACE = timedelta(minutes=10)
 # History may always take this much, however small the index: a small library keeps its
-# whole window of versions.
+# whole window of versions (the chunks and files tables together).
 HISTORY_FLOOR = 16 * 1024 * 1024
 TAG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
@@ -292,29 +290,37 @@ def untag(store: Store, name: str) -> int:
 def prune(store: Store) -> None:
     """Drop versions past ``keep_versions`` (tagged ones stay), then the oldest untagged ones
     while history takes more than ``history_budget`` times the current index's size."""
-    for name in VERSIONED:
-        table = store.table(name)
-        dataset = table.to_lance()
-        dataset.cleanup_old_versions(
+    versioned = [store.table(name) for name in VERSIONED]
+    for table in versioned:
+        table.to_lance().cleanup_old_versions(
             older_than=store.keep_versions, error_if_tagged_old_versions=False
         )
-        _within_budget(table, store.history_budget)
-    store.embeddings.to_lance().cleanup_old_versions(
-        older_than=READER_GRACE, error_if_tagged_old_versions=False
-    )
-    store.table(VERSIONS).optimize(cleanup_older_than=READER_GRACE)  # a row per sync: compact
-
-
-def _within_budget(table: Any, budget: float, floor: int = HISTORY_FLOOR) -> None:
-    retain = len(table.list_versions())
-    while retain > 1:
-        total, live = footprint(table)
-        if total - live <= max(budget * live, floor):
-            return
-        retain //= 2
+    within_budget(versioned, store.history_budget)
+    # Only a writer (holding the lock) reads the vector cache; the version log is read in a
+    # moment: neither keeps old versions. (Compaction rewrote both; the old copies go.)
+    store.table(VERSIONS).optimize(cleanup_older_than=NEVER)
+    for table in (store.embeddings, store.table(VERSIONS)):
         table.to_lance().cleanup_old_versions(
-            older_than=timedelta(0), retain_versions=retain, error_if_tagged_old_versions=False
+            older_than=timedelta(0), error_if_tagged_old_versions=False
         )
+
+
+def within_budget(tables: list[Any], budget: float, floor: int = HISTORY_FLOOR) -> None:
+    """Prune the oldest untagged versions of ``tables`` (each keeping half as many as it
+    has, then half of that...) until their history fits ``budget`` times their current size
+    (``floor`` bytes at least)."""
+    retain = {id(table): len(table.list_versions()) for table in tables}
+    while True:
+        sizes = [footprint(table) for table in tables]
+        history, live = sum(t - lv for t, lv in sizes), sum(lv for _t, lv in sizes)
+        if history <= max(budget * live, floor) or all(n <= 1 for n in retain.values()):
+            return
+        for table in tables:
+            retain[id(table)] = max(1, retain[id(table)] // 2)
+            table.to_lance().cleanup_old_versions(
+                older_than=timedelta(0), retain_versions=retain[id(table)],
+                error_if_tagged_old_versions=False,
+            )  # fmt: skip
 
 
 def footprint(table: Any) -> tuple[int, int]:
