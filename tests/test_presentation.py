@@ -98,6 +98,7 @@ def test_answer_timing_and_checked_sentences() -> None:
 def test_sizes_coverage_and_cited_passages() -> None:
     assert size_label(94 * 2**20) == "94 MiB"
     assert size_label(int(4.1 * 2**30)) == "4.1 GiB"
+    assert size_label(300 * 2**10) == "300 KiB"
     by_kind = {"pdf": {"indexed": 2, "failed": 1, "skipped": 0}}
     assert coverage_rows(by_kind) == [["pdf", "2", "1", "-"]]
     hit = cited_passage(Citation(2, "/n/a.md", {"lines": [3, 4]}, "text of the passage"))

@@ -245,7 +245,9 @@ def size_label(size: int) -> str:
     """A file size as people read it: '812 MiB', '4.1 GiB'."""
     if size >= 2**30:
         return f"{size / 2**30:.1f} GiB"
-    return f"{size / 2**20:.0f} MiB"
+    if size >= 2**20:
+        return f"{size / 2**20:.0f} MiB"
+    return f"{size / 2**10:.0f} KiB"
 
 
 def coverage_rows(by_kind: Mapping[str, Mapping[str, int]]) -> list[list[str]]:

@@ -200,6 +200,10 @@ class Workbench:
         """Kept index versions, newest first, with what changed and their tags."""
         return self.library.versions(every)
 
+    def history_usage(self) -> dict[str, Any]:
+        """Disk taken by old versions, by the index itself, and the history budget (bytes)."""
+        return self.library.history_usage()
+
     def tag(self, name: str, version: str | None = None) -> AsOf:
         """Pin an index version (default: the current one) so it is kept until untagged."""
         return self.library.tag(name, version)

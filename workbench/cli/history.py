@@ -9,6 +9,7 @@ import typer
 
 from workbench.cli.common import JsonFlag, get_workbench
 from workbench.cli.output import console, print_json
+from workbench.presentation import size_label
 
 AsOfOption = Annotated[
     str | None,
@@ -40,8 +41,9 @@ def versions(
     """Kept index versions, newest first: when, what changed, tags."""
     workbench = get_workbench(ctx)
     rows = workbench.versions(every)
+    usage = workbench.history_usage()
     if json_:
-        print_json({"versions": [row.as_json() for row in rows]})
+        print_json({"versions": [row.as_json() for row in rows], "history": usage})
         return
     from rich.table import Table
 
@@ -57,12 +59,12 @@ def versions(
             label, row.created.strftime("%Y-%m-%d %H:%M:%S"), *counts, ", ".join(row.tags)
         )
     console.print(table)
-    days = workbench.settings.index_history_days
     console.print(
-        f"[dim]Untagged versions are kept {days:g} days (fewer if history outgrows "
-        f"{workbench.settings.index_history_budget:g}x the index). Use one with "
-        "`--as-of VERSION|TAG|TIME` on search and ask; keep one with `workbench tag NAME "
-        "[VERSION]`.[/]"
+        f"[dim]History takes {size_label(usage['history_bytes'])} next to the index's "
+        f"{size_label(usage['index_bytes'])} (budget {size_label(usage['budget_bytes'])}). "
+        f"Untagged versions are kept {usage['keep_days']:g} days, the oldest going early "
+        "past the budget. Use one with `--as-of VERSION|TAG|TIME` on search and ask; keep one "
+        "with `workbench tag NAME [VERSION]`.[/]"
     )
 
 

@@ -323,6 +323,18 @@ def within_budget(tables: list[Any], budget: float, floor: int = HISTORY_FLOOR) 
             )  # fmt: skip
 
 
+def usage(store: Store) -> dict[str, Any]:
+    """What history costs on disk now, next to the index itself and the budget."""
+    sizes = [footprint(store.table(name)) for name in VERSIONED]
+    live = sum(lv for _t, lv in sizes)
+    return {
+        "history_bytes": sum(t - lv for t, lv in sizes),
+        "index_bytes": live,
+        "budget_bytes": int(max(store.history_budget * live, HISTORY_FLOOR)),
+        "keep_days": store.keep_versions / timedelta(days=1),
+    }
+
+
 def footprint(table: Any) -> tuple[int, int]:
     """(bytes on disk, bytes the current version needs): data files, deletion files and
     indexes; the difference is what history costs."""

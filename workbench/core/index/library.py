@@ -289,6 +289,10 @@ class Library:
         return history.versions(self.store, every=every)
 
     @explaining
+    def history_usage(self) -> dict[str, Any]:
+        return history.usage(self.store)
+
+    @explaining
     def tag(self, name: str, asked: str | None = None) -> AsOf:
         return history.tag(self.store, name, asked)
 
