@@ -102,6 +102,8 @@ def test_a_forgotten_file_still_on_disk_is_not_indexed_again_until_unforgotten(
     assert all(hit.path != str(secret) for hit in workbench.search("vault code", k=10))
     states = {s.path: s for s in workbench.file_states(str(library))}
     assert states[str(secret)].status == "skipped" and "forgotten" in states[str(secret)].reason
+    with pytest.raises(WorkbenchError, match="already forgotten"):
+        workbench.forget(secret)
     assert workbench.unforget(secret) and not workbench.unforget(secret)
     assert workbench.ingest().new == 1
 
@@ -167,7 +169,7 @@ def test_cli_forget_json_and_confirmation(
     data: dict[str, Any] = json.loads(result.output)
     assert data["paths"] == [str(secret)] and data["verification"]["passed"] is True
     again = runner.invoke(app, ["forget", str(secret), "--yes"], obj=workbench)
-    assert again.exit_code == 1 and "Nothing to forget" in again.output
+    assert again.exit_code == 1 and "Already forgotten" in again.output
 
 
 def test_repair_keeps_forgotten_files_out(secret_library: tuple[Workbench, Path, Path]) -> None:

@@ -120,6 +120,12 @@ def forget(
         states = Snapshots(rewriting.snapshots(store.chunks), rewriting.snapshots(store.files))
         targets = _targets(store, states, scope, match)
         if not targets and not (match and _logs_mention(store, logs, match)):
+            if path_digest(scope) in store.forgotten():
+                raise WorkbenchError(
+                    f"{scope} was already forgotten: nothing of it is left, and syncs skip it "
+                    f"(`workbench unforget {scope}` would index it again).",
+                    "Already forgotten",
+                )
             what = f"containing '{match}' " if match else ""
             raise WorkbenchError(
                 f"Nothing {what}at {scope} is in the library, its kept versions or its logs. "
