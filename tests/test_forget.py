@@ -178,3 +178,25 @@ def test_repair_keeps_forgotten_files_out(secret_library: tuple[Workbench, Path,
     result = workbench.repair()  # rebuilds the index from the folders
     assert result.sync is not None and result.sync.new == 3
     assert all(hit.path != str(secret) for hit in workbench.search("vault code", k=10))
+
+
+def test_a_forget_cut_short_finishes_when_run_again(
+    secret_library: tuple[Workbench, Path, Path],
+    workbench_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.core import forgetting
+
+    workbench, _library, secret = secret_library
+
+    def killed(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt  # the process dies after the index was rewritten
+
+    monkeypatch.setattr(forgetting, "_redact_log_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        workbench.forget(secret)
+    monkeypatch.undo()
+    assert leftovers(workbench_home, [MARKER])  # the answer log still has it
+    result = workbench.forget(secret)  # found again through the answer log
+    assert result.paths == [str(secret)] and result.receipt["removed"]["answers"] == 1
+    assert leftovers(workbench_home, [MARKER, str(secret)]) == []

@@ -286,8 +286,6 @@ class Workbench:
 
         journal = self.paths.data_dir / JOURNAL_NAME
         logs = Logs(
-            data_dir=self.paths.data_dir,
-            cache_dir=self.paths.cache_dir,
             journals=[journal, journal.with_name(journal.name + ".1")],
             thumbnails=self.paths.cache_dir / "thumbnails",
             receipts_dir=self.paths.data_dir / "deletions",

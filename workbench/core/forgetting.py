@@ -101,8 +101,6 @@ class Needles:
 class Logs:
     """Where the logs and caches a forget must also clean live."""
 
-    data_dir: Path
-    cache_dir: Path
     journals: list[Path]  # receipts.jsonl and its rotated copy
     thumbnails: Path
     receipts_dir: Path  # deletion receipts (digests only; not scanned)
@@ -118,7 +116,7 @@ def forget(
     at = datetime.now().astimezone()
     with store.writing(timeout=30):
         states = Snapshots(rewriting.snapshots(store.chunks), rewriting.snapshots(store.files))
-        targets = _targets(store, states, scope, match)
+        targets = _targets(store, states, scope, match, logs.log_tables)
         if not targets and not (match and _logs_mention(store, logs, match)):
             if path_digest(scope) in store.forgotten():
                 raise WorkbenchError(
@@ -146,7 +144,7 @@ def forget(
         removed["versions_dropped"] = before - len(store.db.open_table(CHUNKS).list_versions())
         on_disk = {p for p in targets if os.path.lexists(p) and under(p, folders)}
         store.set_forgotten(store.forgotten() | {path_digest(p) for p in on_disk})
-        store._tables.clear()  # the tables were written anew
+        store.reload()  # the tables were written anew
         verification = verify(store, needles, logs, targets)
     receipt = {
         "id": f"{int(time.time()):08x}{secrets.token_hex(2)}",
@@ -194,9 +192,12 @@ class Snapshots:
     files: list[rewriting.Snapshot]
 
 
-def _targets(store: Store, states: Snapshots, scope: str, match: str | None) -> set[str]:
-    """Paths at or under ``scope`` in the current index, a tagged version or the version log
-    (and, with ``match``, only those whose text in the index or a tag holds it)."""
+def _targets(
+    store: Store, states: Snapshots, scope: str, match: str | None, log_tables: list[str]
+) -> set[str]:
+    """Paths at or under ``scope`` in the current index, a tagged version, the version log or
+    the answer log (and, with ``match``, only those whose text in the index or a tag holds
+    it). The logs count so that a forget cut short can be run again to finish."""
 
     def inside(path: str) -> bool:
         return path == scope or under(path, [scope])
@@ -215,7 +216,22 @@ def _targets(store: Store, states: Snapshots, scope: str, match: str | None) -> 
     for row in synced_versions(store):
         for change in row["changes"]:
             found.update(p for p in (change.get("path"), change.get("from")) if p and inside(p))
+    for record in _records_naming(store, log_tables, scope):
+        sources = record.get("sources", []) + record.get("citations", [])
+        found.update(s["path"] for s in sources if s.get("path") and inside(s["path"]))
     return found
+
+
+def _records_naming(store: Store, log_tables: list[str], text: str) -> Iterable[dict[str, Any]]:
+    """The JSON records of the log tables whose text holds ``text``."""
+    needle = json.dumps(text, ensure_ascii=False)[1:-1].replace("'", "''")
+    existing = table_names(store.db)
+    for name in log_tables:
+        if name not in existing:
+            continue
+        rows = store.db.open_table(name).search().where(f"record LIKE '%{needle}%'")
+        for row in rows.select(["record"]).limit(None).to_arrow().to_pylist():
+            yield json.loads(row["record"])
 
 
 def _logs_mention(store: Store, logs: Logs, match: str) -> bool:

@@ -126,6 +126,10 @@ class Store:
             pinned=versions,
         )  # fmt: skip
 
+    def reload(self) -> None:
+        """Drop the open table handles (after a table was written anew, e.g. by forget)."""
+        self._tables.clear()
+
     @property
     def files(self) -> Any:
         return self.table(FILES)
