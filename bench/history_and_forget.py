@@ -117,18 +117,20 @@ def main() -> None:
             subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
         )
         results["busy"] = args.busy
-        for victim, masked in zip(victims[::2], victims[1::2], strict=True):
-            started = time.perf_counter()
-            result = workbench.forget(victim)
-            forget_s.append(time.perf_counter() - started)
-            assert result.verified
-            store = workbench.library.store
-            started = time.perf_counter()
-            with store.writing():
-                store.delete_files([str(masked)])
-            masked_s.append(time.perf_counter() - started)
-        if spinner is not None:
-            spinner.kill()
+        try:
+            for victim, masked in zip(victims[::2], victims[1::2], strict=True):
+                started = time.perf_counter()
+                result = workbench.forget(victim)
+                forget_s.append(time.perf_counter() - started)
+                assert result.verified
+                store = workbench.library.store
+                started = time.perf_counter()
+                with store.writing():
+                    store.delete_files([str(masked)])
+                masked_s.append(time.perf_counter() - started)
+        finally:
+            if spinner is not None:
+                spinner.kill()
         results["forget_s"] = {
             "median": round(statistics.median(forget_s), 2),
             "max": round(max(forget_s), 2),
