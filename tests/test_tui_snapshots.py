@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import DataTable
 
 from workbench.tui.app import make_app
 from workbench.workbench import Workbench, demo_library
@@ -28,11 +29,25 @@ def snapshot_app(workbench: Workbench) -> Any:
 
 
 async def _steady(pilot: Any) -> None:
+    """Wait until the workers are done and every table (also under a dialog) has settled:
+    filled, then laid out again for its new column widths. Under load that second layout
+    pass can take several turns of the event loop; a snapshot taken before it shows
+    truncated columns."""
     pilot.app.sub_title = "snapshot"
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()  # the workers' results are handled: tables filled
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()  # ...and laid out again for their new column widths (seen under load)
+    previous = None
+    for _ in range(100):
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        state = [
+            (table.row_count, [column.width for column in table.columns.values()],
+             table.virtual_size)
+            for screen in pilot.app.screen_stack
+            for table in screen.query(DataTable)
+        ]  # fmt: skip
+        if state == previous:
+            return
+        previous = state
 
 
 def test_library_layout(snap_compare: Any, snapshot_app: Any) -> None:
