@@ -48,8 +48,15 @@ async def _steady(pilot: Any) -> None:
         ]  # fmt: skip
         stable = stable + 1 if state == previous else 0
         if stable == 3:
-            return
+            break
         previous = state
+    for screen in pilot.app.screen_stack:  # lay everything out once more, at its final size
+        for table in screen.query(DataTable):
+            table.refresh(layout=True)
+        screen.refresh(layout=True)
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 def test_library_layout(snap_compare: Any, snapshot_app: Any) -> None:
