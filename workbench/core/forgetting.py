@@ -17,6 +17,7 @@ failure unless the verification scan found nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.core.answering.answers import rows_naming
 from workbench.core.index import rewriting
 from workbench.core.index.history import synced_versions, tags
 from workbench.core.index.schema import (
@@ -85,7 +87,10 @@ class Needles:
             texts.append(json.dumps(path, ensure_ascii=False) if inside_kept else path)
         return texts + sorted(self.hashes)
 
-    def regex(self) -> re.Pattern[str] | None:
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str] | None:
+        """One compiled pattern for every text needle (made once: it is used per record,
+        per journal line and per file scanned)."""
         parts = [re.escape(t) for t in self.texts()]
         if self.match:
             parts.append(f"(?i:{re.escape(self.match)})")
@@ -224,14 +229,11 @@ def _targets(
 
 def _records_naming(store: Store, log_tables: list[str], text: str) -> Iterable[dict[str, Any]]:
     """The JSON records of the log tables whose text holds ``text``."""
-    needle = json.dumps(text, ensure_ascii=False)[1:-1].replace("'", "''")
     existing = table_names(store.db)
     for name in log_tables:
-        if name not in existing:
-            continue
-        rows = store.db.open_table(name).search().where(f"record LIKE '%{needle}%'")
-        for row in rows.select(["record"]).limit(None).to_arrow().to_pylist():
-            yield json.loads(row["record"])
+        if name in existing:
+            for row in rows_naming(store.db.open_table(name), text, ["record"]):
+                yield json.loads(row["record"])
 
 
 def _logs_mention(store: Store, logs: Logs, match: str) -> bool:
@@ -378,7 +380,7 @@ def _redact_log_table(store: Store, name: str, needles: Needles, at: datetime) -
         return 0
     table = store.db.open_table(name)
     rows = table.to_arrow().to_pylist()
-    pattern = needles.regex()
+    pattern = needles.pattern
     redacted = 0
     for row in rows:
         record = json.loads(row["record"])
@@ -446,7 +448,7 @@ def _redact_journal(path: Path, needles: Needles) -> int:
     """Receipts naming a forgotten path lose those chunks' entries (and any needle)."""
     if not path.exists():
         return 0
-    pattern = needles.regex()
+    pattern = needles.pattern
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     out, redacted = [], 0
     for line in lines:
@@ -487,7 +489,7 @@ def verify(store: Store, needles: Needles, logs: Logs, targets: set[str]) -> dic
         files_scanned += 1
         bytes_scanned += len(data)
         if path.suffix == ".jsonl" or path.name.endswith(".jsonl.1"):
-            pattern = needles.regex()
+            pattern = needles.pattern
             text = data.decode("utf-8", "replace")
             if pattern and pattern.search(text):
                 matches.append(f"{path.name}: a forgotten path, hash or text")

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workbench.core.answering.answers import ANSWERS, rows_naming
 from workbench.core.index.history import kept, synced_versions, tags
 from workbench.core.index.schema import sql_str, table_names
 from workbench.core.index.store import Store
@@ -86,13 +87,11 @@ def _tags_holding(store: Store, path: str) -> list[str]:
 
 def _answers(store: Store, path: str) -> list[dict[str, Any]]:
     """Logged answers that were shown the file (``cited``: and cited it)."""
-    if "answers" not in table_names(store.db):
+    if ANSWERS not in table_names(store.db):
         return []
-    table = store.db.open_table("answers")
-    needle = json.dumps(path, ensure_ascii=False)[1:-1]
-    rows = table.search().where(f"record LIKE {sql_str('%' + needle + '%')}").limit(None)
+    table = store.db.open_table(ANSWERS)
     found = []
-    for row in rows.select(["id", "created", "question", "record"]).to_arrow().to_pylist():
+    for row in rows_naming(table, path, ["id", "created", "question", "record"]):
         record = json.loads(row["record"])
         shown = any(source.get("path") == path for source in record.get("sources", []))
         cited = any(citation.get("path") == path for citation in record.get("citations", []))

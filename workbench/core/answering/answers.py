@@ -100,6 +100,15 @@ class AnswerLog:
         return AnswerRecord.from_json(found)
 
 
+def rows_naming(table: Any, text: str, columns: list[str]) -> list[dict[str, Any]]:
+    """``columns`` of the rows of a log table (answers, agent runs) whose JSON ``record``
+    holds ``text`` as written in JSON (a path, say): a pre-filter, callers check the record."""
+    needle = json.dumps(text, ensure_ascii=False)[1:-1]
+    query = table.search().where(f"record LIKE {sql_str('%' + needle + '%')}")
+    rows: list[dict[str, Any]] = query.select(columns).limit(None).to_arrow().to_pylist()
+    return rows
+
+
 def record_by_id(table: Any, wanted_id: str, noun: str, listing: str) -> dict[str, Any]:
     """The JSON ``record`` of the row of ``table`` whose id is (or starts with) ``wanted_id``;
     a clear error when none or several match."""
