@@ -139,6 +139,9 @@ def test_nothing_to_forget_is_a_clear_error(workbench: Workbench, library: Path)
         workbench.forget(library, match="no such text")
     with pytest.raises(WorkbenchError, match="Nothing at"):
         workbench.forget(library / "nowhere.md")
+    with pytest.raises(WorkbenchError, match="--match is empty"):
+        workbench.forget(library, match="  ")  # an unset shell variable must not forget all
+    assert workbench.folders() == [str(library)]
 
 
 def test_forget_removes_thumbnails_and_unused_cached_vectors(

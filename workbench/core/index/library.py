@@ -306,8 +306,14 @@ class Library:
         """Forget a file or folder (only files holding ``match``) everywhere, and prove it."""
         from workbench.core.forgetting import forget
 
+        if match is not None and not match.strip():
+            raise WorkbenchError(
+                "--match is empty, which would forget every file under the path. Give the "
+                "text to look for, or leave --match out to forget the whole path.",
+                "Bad match",
+            )
         scope = str(Path(path).expanduser().absolute())
-        forgotten = forget(self.store, scope, match or None, logs, self.folders())
+        forgotten = forget(self.store, scope, match, logs, self.folders())
         self.reopen()  # the tables were written anew
         return forgotten
 
