@@ -139,6 +139,11 @@ class Settings:
     scan_model_caches: bool = True
     """List GGUF models found in the LM Studio, Ollama and Hugging Face caches (never copied)."""
 
+    metrics_port: int = 0
+    """Serve Prometheus metrics on http://127.0.0.1:PORT/metrics while the terminal UI or
+    `workbench watch` runs (`watch --metrics-port` overrides); 0 serves none. Traces and
+    metrics go to an OpenTelemetry collector when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+
     offline: bool = False
     """Nothing leaves the machine: every remote backend call is refused before it is sent."""
 
@@ -215,6 +220,11 @@ class Settings:
         for name in ("watch_debounce_s", "watch_max_wait_s", "sync_max_pause_s"):
             if getattr(self, name) < 0:
                 raise SettingError(name, f"{name} must be 0 or more seconds.")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingError(
+                "metrics_port",
+                f"metrics_port must be 0 (off) or a port up to 65535, not {self.metrics_port}.",
+            )
         if self.embed_threads < 0:
             raise SettingError(
                 "embed_threads",

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from workbench.core.index.watcher import LibraryWatcher, WatchEvent
     from workbench.core.lineage import Lineage
     from workbench.core.protocols import Embedder
+    from workbench.core.telemetry.export import Exporting
+    from workbench.core.telemetry.stats import Stats
 
 
 def load_plugins() -> pluggy.PluginManager:
@@ -122,6 +124,26 @@ class Workbench:
 
         tools = {name: tool for name, (tool, _) in collect_tools(self.plugins).items()}
         return AgentRunner(self.library, self.catalog, tools)
+
+    def start_telemetry(
+        self, metrics_port: int | None = None, *, long_running: bool = False
+    ) -> Exporting:
+        """Export traces and metrics as the OTEL_EXPORTER_OTLP_* variables say, and serve
+        Prometheus /metrics on 127.0.0.1 at ``metrics_port`` (a long-running front end, the
+        TUI or `watch`, uses the ``metrics_port`` setting when none is given). Once per
+        process; by default nothing is exported."""
+        from workbench.core.telemetry.export import configure
+
+        if metrics_port is None:
+            metrics_port = self.settings.metrics_port if long_running else 0
+        return configure(metrics_port=metrics_port, offline=self.settings.offline)
+
+    def stats(self, days: int = 30) -> Stats:
+        """Answers, first-token times, groundedness, declines, failures and syncs over the
+        last ``days`` days, from the answer log and the sync history."""
+        from workbench.core.telemetry.stats import summarise
+
+        return summarise(self.library.store, days=days)
 
     def plugin_list(self) -> list[dict[str, Any]]:
         """Loaded plugins, how each was loaded and the hooks it implements."""

@@ -22,6 +22,7 @@ from workbench.cli import (
     history,
     library,
     models,
+    stats,
     watch,
 )
 from workbench.cli.common import OFFLINE, PLUGIN_MANAGER, get_workbench, launch_ui
@@ -87,6 +88,7 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     backends.register(app)
     agent.register(app)
     history.register(app)
+    stats.register(app)
     if plugin_manager is not None:
         plugin_manager.hook.register_commands(cli=app)
     return app
@@ -98,7 +100,7 @@ def open_ui(ctx: typer.Context) -> None:
     With no command, opens the terminal UI.
     """
     if ctx.invoked_subcommand is None:
-        launch_ui(get_workbench(ctx))
+        launch_ui(get_workbench(ctx, long_running=True))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,13 +20,18 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 
 PLUGIN_MANAGER = "workbench.plugin_manager"  # ctx.meta key: the manager build_cli was given
 OFFLINE = "workbench.offline"  # ctx.meta key: `workbench --offline ...`
+TELEMETRY = "workbench.telemetry"  # ctx.meta key: telemetry was started for this invocation
 
 
-def get_workbench(ctx: typer.Context) -> Workbench:
+def get_workbench(
+    ctx: typer.Context, *, metrics_port: int | None = None, long_running: bool = False
+) -> Workbench:
     """The Workbench for this invocation (tests inject one through ``ctx.obj``).
 
     It shares the plugin manager that added the plugins' commands, so plugins load (and loose
-    plugin files run) once per process.
+    plugin files run) once per process. Telemetry starts with it: OTLP export when the
+    OTEL_EXPORTER_OTLP_* variables say so, and Prometheus /metrics for a ``long_running``
+    command (the ``metrics_port`` setting, or ``metrics_port`` given).
     """
     if ctx.obj is None:
         from workbench.workbench import Workbench
@@ -35,6 +40,13 @@ def get_workbench(ctx: typer.Context) -> Workbench:
     workbench: Workbench = ctx.obj
     if ctx.meta.get(OFFLINE):
         workbench.settings.offline = True
+    if not ctx.meta.get(TELEMETRY):
+        ctx.meta[TELEMETRY] = True
+        exporting = workbench.start_telemetry(metrics_port, long_running=long_running)
+        if exporting.refused:
+            from workbench.cli.output import err_console
+
+            err_console.print(f"[yellow]{exporting.refused}[/]")
     return workbench
 
 

@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -26,14 +26,31 @@ def register(app: typer.Typer) -> None:
     app.command()(watch)
 
 
-def watch(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def watch(
+    ctx: typer.Context,
+    json_: JsonFlag = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", min=0, max=65535,
+            help="Serve Prometheus metrics on http://127.0.0.1:PORT/metrics (e.g. 9464) while "
+            "watching; 0 serves none. Default: the metrics_port setting.",
+        ),
+    ] = None,
+) -> None:  # fmt: skip
     """Watch every library folder and keep the index current (Ctrl-C stops).
 
     Changes made while nothing was watching are found first. With --json, prints one JSON
     line per event (each processed batch: paths, what happened to them, seconds; warnings,
     such as folders polled because the inotify watch limit is reached).
     """
-    workbench = get_workbench(ctx)
+    workbench = get_workbench(ctx, metrics_port=metrics_port, long_running=True)
+    served = workbench.start_telemetry().prometheus  # what get_workbench started
+    if served:
+        if json_:
+            _json_line_of({"event": "metrics", "at": round(time.time(), 3), "url": served})
+        else:
+            console.print(f"[dim]Metrics at {served}[/]")
     watcher = workbench.watcher(on_event=_json_line if json_ else _human_line)
     stops = 0
 
@@ -55,7 +72,11 @@ def watch(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 def _json_line(event: WatchEvent) -> None:
-    sys.stdout.write(json.dumps(event.as_json(), ensure_ascii=False) + "\n")
+    _json_line_of(event.as_json())
+
+
+def _json_line_of(data: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 

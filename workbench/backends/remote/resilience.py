@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import httpx
 import tenacity
+from opentelemetry.metrics import CallbackOptions, Observation
 
+from workbench.core import telemetry
 from workbench.errors import WorkbenchError
 
 T = TypeVar("T")
@@ -99,7 +102,23 @@ class RetryPolicy:
         return retrying(attempt)
 
 
-@dataclass
+BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
+_breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+
+
+def _breaker_states(options: CallbackOptions) -> Iterable[Observation]:
+    """Each live breaker's state for ``workbench.remote.breaker.state`` (read when exported)."""
+    for breaker in list(_breakers):
+        yield Observation(BREAKER_STATES[breaker.state], {"workbench.backend": breaker.name})
+
+
+telemetry.meter.create_observable_gauge(
+    "workbench.remote.breaker.state", [_breaker_states], unit="1",
+    description="Each remote backend's circuit breaker: 0 closed, 1 half-open, 2 open",
+)  # fmt: skip
+
+
+@dataclass(eq=False)  # compared by identity: each backend's breaker is its own
 class CircuitBreaker:
     """Closed → open after ``failures`` failed calls in a row → half-open after ``reset_s``."""
 
@@ -111,6 +130,9 @@ class CircuitBreaker:
     _opened_at: float | None = None
     _probing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        _breakers.add(self)
 
     @property
     def state(self) -> str:

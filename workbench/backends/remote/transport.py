@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from workbench.backends.remote.receipts import Journal, Receipt, issued
 from workbench.backends.remote.resilience import (
@@ -36,6 +37,7 @@ from workbench.backends.remote.resilience import (
     RetryPolicy,
     retry_after,
 )
+from workbench.core import telemetry
 from workbench.errors import WorkbenchError
 
 KEYRING_SERVICE = "workbench"  # `keyring set workbench GPU_API_KEY` stores a backend's key
@@ -150,22 +152,35 @@ class Transport:
             nonlocal receipt
             if sent is not None:
                 receipt = self._receipt(path, payload, sent)
-            return attempt() if probe else self.retry.call(attempt, on_retry=lambda exc: None)
+            return attempt() if probe else self.retry.call(attempt, on_retry=self._retried)
 
-        try:
-            assert self.breaker is not None
-            response = self.breaker.call(counted, force=probe)
-        except (RemoteError, httpx.TransportError) as exc:
-            if receipt is not None:
-                receipt.attempts, receipt.error = attempts, self._scrub(str(exc))
-                receipt.status = getattr(exc, "status", None)
-                self._finished(receipt)
-            raise self._explained(exc) from None
+        split = urlsplit(self.base_url)
+        attributes = {
+            "http.request.method": method, "server.address": split.hostname or "",
+            "server.port": split.port or (443 if split.scheme == "https" else 80),
+            "url.full": self.base_url + path, "workbench.backend": self.name,
+        }  # fmt: skip
+        with telemetry.span(method, attributes, SpanKind.CLIENT) as current:
+            try:
+                assert self.breaker is not None
+                response = self.breaker.call(counted, force=probe)
+            except (RemoteError, httpx.TransportError) as exc:
+                if receipt is not None:
+                    receipt.attempts, receipt.error = attempts, self._scrub(str(exc))
+                    receipt.status = getattr(exc, "status", None)
+                    self._finished(receipt)
+                _answered(current, attempts, getattr(exc, "status", None))
+                raise self._explained(exc) from None
+            _answered(current, attempts, response.status_code)
         if receipt is not None:
             receipt.attempts, receipt.status = attempts, response.status_code
             if not stream:  # a stream's receipt is finished when the stream ends
                 self._finished(receipt)
         return response, receipt
+
+    def _retried(self, exc: BaseException) -> None:
+        telemetry.RETRIES.add(1, {"workbench.backend": self.name,
+                                  "error.type": type(exc).__name__})  # fmt: skip
 
     def _finished(self, receipt: Receipt | None) -> None:
         if receipt is not None and self.journal is not None:
@@ -250,6 +265,15 @@ class Transport:
         )  # fmt: skip
         self.receipts.append(receipt)
         return issued(receipt)
+
+
+def _answered(current: Any, attempts: int, status: int | None) -> None:
+    """A request span's outcome: the last status and how many times it was sent again."""
+    if current.is_recording():
+        if status is not None:
+            current.set_attribute("http.response.status_code", status)
+        if attempts > 1:
+            current.set_attribute("http.request.resend_count", attempts - 1)
 
 
 def keyring_password(name: str) -> str:

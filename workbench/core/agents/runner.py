@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from workbench.core import telemetry
 from workbench.core.agents.confinement import Confinement, ToolError
 from workbench.core.agents.records import AgentRun, AgentStep
 from workbench.core.agents.steps import Call, StepError, parse_step, step_schema
@@ -33,6 +34,7 @@ from workbench.core.answering.grounding import prepare_passages
 from workbench.core.answering.rag import Source, check_and_cite
 from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
+from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
 
 STEP_TOKENS = 384  # one step: a call, or a final answer of a few sentences (600 chars)
@@ -141,7 +143,7 @@ class AgentRunner:
         started = time.perf_counter()
         chosen = self.catalog.model(model_name)
         backend = self.catalog.backend(chosen.backend)
-        chat = backend.load(chosen, self.library.settings)
+        chat = self.catalog.loaded(chosen, self.library.settings)
         context = ToolContext(self.library, self._confinement(),
                               Path(write_dir).expanduser() if write_dir else None)  # fmt: skip
         tools = self._bound(context, limits.only)
@@ -151,12 +153,34 @@ class AgentRunner:
             params={"max_steps": limits.max_steps, "time_limit_s": limits.time_limit_s,
                     "write_dir": str(context.write_dir or ""), "tools": sorted(tools)},
         )  # fmt: skip
-        loop = StepLoop(chat, tools, task, limits, on_step, should_stop)
-        run.stop_reason, answer = loop.run(run.steps, started)
-        if answer:
-            self._check(run, answer, context)
-        run.total_ms = (time.perf_counter() - started) * 1000
-        self._log(run)
+        attributes = {
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "workbench",
+            "gen_ai.agent.id": run.id, "gen_ai.provider.name": getattr(chat, "provider", ""),
+            "gen_ai.request.model": chosen.name, "gen_ai.data_source.id": genai.DATA_SOURCE,
+        }  # fmt: skip
+        with telemetry.span("invoke_agent workbench", attributes) as current:
+            telemetry.content(
+                current,
+                "gen_ai.input.messages",
+                genai.input_messages([{"role": "user", "content": task}]),
+            )
+            loop = StepLoop(chat, tools, task, limits, on_step, should_stop)
+            run.stop_reason, answer = loop.run(run.steps, started)
+            if answer:
+                self._check(run, answer, context)
+            run.total_ms = (time.perf_counter() - started) * 1000
+            self._log(run)
+            if current.is_recording():
+                current.set_attributes(
+                    {
+                        "workbench.agent.stop_reason": run.stop_reason,
+                        "workbench.agent.steps": len(run.steps),
+                        "workbench.answer.groundedness": run.groundedness,
+                    }
+                )
+            telemetry.content(current, "gen_ai.output.messages", [{
+                "role": "assistant", "parts": [{"type": "text", "content": run.answer}],
+            }])  # fmt: skip
         return run
 
     def _confinement(self) -> Confinement:
@@ -261,15 +285,17 @@ class StepLoop:
         except StepError as exc:
             result, error = f"Error: {exc}", "invalid"
         else:
-            result, error = self._do(call)
+            result, error = self._do(call, n)
         self.messages += [{"role": "assistant", "content": completion.text.strip()},
                           {"role": "user", "content": result}]  # fmt: skip
         tool, arguments = (call.tool, call.arguments) if call else ("", {})
+        telemetry.AGENT_STEPS.add(1, {"gen_ai.tool.name": tool or "(invalid)",
+                                      "workbench.error": error or "none"})  # fmt: skip
         step = self._record(n, tool, arguments, result, error, began, completion)
         step.valid = call is not None
         return step, call, "repeated_call" if error == "repeated_again" else ""
 
-    def _do(self, call: Call) -> tuple[str, str]:
+    def _do(self, call: Call, n: int) -> tuple[str, str]:
         """Run ``call``: (what the model is told, an error kind or "")."""
         if call.final:
             return call.arguments["answer"], ""
@@ -280,6 +306,15 @@ class StepLoop:
             return ("Error: you made this exact call already; its result is above. Use it, "
                     "try something else, or give the final_answer."), "repeated"  # fmt: skip
         self.seen.add(call.key())
+        with genai.tool_call(call.tool, f"step-{n}", call.arguments) as span:
+            result, error = self._call(call)
+            if error and span.is_recording():
+                span.set_attribute("error.type", error)
+            telemetry.content(span, "gen_ai.tool.call.result", result)
+        return result, error
+
+    def _call(self, call: Call) -> tuple[str, str]:
+        """The tool's result for ``call`` (an error kind when it refused or failed)."""
         try:
             return f"Result of {call.tool}:\n{self.tools[call.tool].run(call.arguments)}", ""
         except WorkbenchError as exc:  # ToolError: a refused path, a bad expression...

@@ -32,6 +32,7 @@ from workbench.core.answering.models import (
     lmstudio_roots,
     ollama_roots,
 )
+from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
 from workbench.paths import Paths
 
@@ -53,6 +54,7 @@ class ModelCatalog:
         self.backend_factories = dict(backends)
         self._home = home  # None: the user's home, looked up when needed
         self._backends: dict[str | tuple[str, str], Any] = {}
+        self._traced: dict[int, Any] = {}  # loaded models by id, each with its traced wrapper
         self._found: tuple[Signature, ModelState, list[ModelInfo]] | None = None
         # Every remote request that carried library text (`workbench backends receipts`).
         self.journal = Journal(paths.data_dir / JOURNAL_NAME)
@@ -247,8 +249,16 @@ class ModelCatalog:
 
     def load(self, name: str | None = None) -> Any:
         """The loaded chat model (loaded once per process, then reused)."""
-        model = self.model(name)
-        return self.backend(model.backend).load(model, self.settings)
+        return self.loaded(self.model(name))
+
+    def loaded(self, model: ModelInfo, settings: Settings | None = None) -> Any:
+        """``model`` loaded by its backend, its calls traced (``telemetry.genai``)."""
+        backend = self.backend(model.backend)
+        chat = backend.load(model, settings or self.settings)
+        held = self._traced.get(id(chat))
+        if held is None or held.untraced is not chat:  # the same model, the same wrapper
+            held = self._traced[id(chat)] = genai.traced(chat, provider(backend))
+        return held
 
     def sha256(self, model: ModelInfo) -> str | None:
         """The model file's sha256 (cached on disk by path, size and mtime); None for a
@@ -256,6 +266,15 @@ class ModelCatalog:
         if model.source == "remote":
             return None
         return file_sha256(model.path, self._hashes_file)
+
+
+def provider(backend: Any) -> str:
+    """The ``gen_ai.provider.name`` of a backend: its type for a [backends.NAME] block
+    (openai, kserve), llama.cpp for the local runtime, else the plugin's backend name."""
+    config = getattr(backend, "config", None)
+    if config is not None:
+        return str(config.type)
+    return genai.LOCAL_PROVIDER if backend.name == "llama-cpp" else str(backend.name)
 
 
 def _best_local(models: list[ModelInfo]) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from workbench.backends.remote.receipts import describing
+from workbench.core import telemetry
 from workbench.core.answering import evidence
 from workbench.core.answering.answerability import CHECK_INSTRUCTION, YesNoJudge
 from workbench.core.answering.chat import ChatModel, ChatParams, Completion
@@ -37,6 +38,7 @@ from workbench.core.answering.grounding import (
 from workbench.core.answering.models import BUNDLED_NAME
 from workbench.core.index.search import SearchResult, search
 from workbench.core.index.store import Store, sql_in
+from workbench.core.telemetry import genai
 
 SYSTEM_PROMPT = "You answer questions using only the numbered sources you are given."
 ANSWER_INSTRUCTION = (
@@ -140,7 +142,8 @@ def retrieve(
 ) -> Retrieval:
     """Hybrid search for ``k`` chunks, each scored for relevance to the question."""
     started = time.perf_counter()
-    query = embedder.embed([question])[0]  # once: for the search and for relevance
+    with genai.embedding(embedder, 1):
+        query = embedder.embed([question])[0]  # once: for the search and for relevance
     hits = search(store, embedder, question, k=k, mode="hybrid", rrf_k=rrf_k, query_vector=query)
     if not hits:
         return Retrieval([], 0.0, (time.perf_counter() - started) * 1000, query)
@@ -294,9 +297,13 @@ def answer_question(
     first_token_ms = (chat_started - started) * 1000 + completion.first_token_ms
     on_progress(AskProgress("check"))
     check_started = time.perf_counter()
-    text, report, cited_by = check_and_cite(
-        question, completion.text, used, embedder, policy.support_threshold
-    )
+    with telemetry.span("grounding check") as current:
+        text, report, cited_by = check_and_cite(
+            question, completion.text, used, embedder, policy.support_threshold
+        )
+        if current.is_recording():
+            current.set_attribute("workbench.answer.groundedness", report.groundedness)
+            current.set_attribute("workbench.answer.sentences", len(report.sentences))
     cited = sorted({n for sentence in report.sentences for n in sentence.cited})
     by_n = {s.n: s for s in used}
     return Answer(

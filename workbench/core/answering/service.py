@@ -13,6 +13,7 @@ import numpy as np
 from workbench.backends.remote.receipts import collecting
 from workbench.backends.remote.resilience import RemoteError
 from workbench.backends.remote.transport import OfflineRefused
+from workbench.core import telemetry
 from workbench.core.answering import answerability, replay
 from workbench.core.answering.answers import AnswerLog, build_record, new_answer_id
 from workbench.core.answering.catalog import ModelCatalog
@@ -32,6 +33,7 @@ from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
 from workbench.core.index.library import Library
 from workbench.core.index.store import Store
+from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
 
 
@@ -75,14 +77,17 @@ class Answerer:
         With ``as_of`` (a version, tag or ISO time) the answer is made from the library as it
         was then, and the record says so.
         """
-        past = self.library.resolve(as_of) if as_of else None
-        with foreground("ask", signal_file(self.library.lock_file)):
-            record = self._answer(
-                question, k=k, model=model, on_token=on_token, on_progress=on_progress,
-                should_stop=should_stop, store=self.library.reading(past),
-            )  # fmt: skip
-        record.as_of = past.as_json() if past else None
-        self.log.add(record)
+        with telemetry.span("ask", {"gen_ai.data_source.id": genai.DATA_SOURCE}) as current:
+            telemetry.content(current, "workbench.question", question)
+            past = self.library.resolve(as_of) if as_of else None
+            with foreground("ask", signal_file(self.library.lock_file)):
+                record = self._answer(
+                    question, k=k, model=model, on_token=on_token, on_progress=on_progress,
+                    should_stop=should_stop, store=self.library.reading(past),
+                )  # fmt: skip
+            record.as_of = past.as_json() if past else None
+            self.log.add(record)
+            observed(current, record)
         return record
 
     def _answer(
@@ -157,7 +162,7 @@ class Answerer:
             policy = self._policy(chosen.name)
             try:
                 answer = answer_question(
-                    question, retrieval, partial(backend.load, chosen, settings),
+                    question, retrieval, partial(self.catalog.loaded, chosen, settings),
                     self._chat_params(), self.library.embedder, policy, on_token=on_token,
                     on_progress=on_progress, should_stop=should_stop, started=started,
                 )  # fmt: skip
@@ -168,6 +173,8 @@ class Answerer:
                     raise
                 failovers.append({"backend": chosen.backend, "model": chosen.name,
                                   "error": exc.message, "to": fallback.name})  # fmt: skip
+                telemetry.FAILOVERS.add(1, {"workbench.backend": chosen.backend,
+                                            "workbench.fallback": fallback.name})  # fmt: skip
                 on_progress(AskProgress("failover"))  # a front end drops what was streamed
                 chosen = fallback
                 tried.add(chosen.name)
@@ -253,3 +260,30 @@ class Answerer:
     def get(self, answer_id: str) -> AnswerRecord:
         """The full logged record of one answer (an id or a unique prefix of one)."""
         return self.log.get(answer_id)
+
+
+def observed(current: Any, record: AnswerRecord) -> None:
+    """An answer's outcome on its ``ask`` span and in the answer metrics."""
+    outcome = "declined" if record.declined else "answered"
+    labels = {"workbench.outcome": outcome, "gen_ai.request.model": record.model}
+    if record.declined_because:
+        labels["workbench.declined_because"] = record.declined_because
+    telemetry.ANSWERS.add(1, labels)
+    if record.timings.first_token_ms:
+        telemetry.ASK_FIRST_TOKEN.record(record.timings.first_token_ms / 1000, labels)
+    if not record.declined:
+        telemetry.GROUNDEDNESS.record(record.groundedness, {"gen_ai.request.model": record.model})
+        for sentence in record.sentences:
+            verdict = "unchecked" if sentence.supported is None else (
+                "supported" if sentence.supported else "unsupported")  # fmt: skip
+            telemetry.SENTENCES.add(1, {"workbench.verdict": verdict})
+    if current.is_recording():
+        current.set_attributes({
+            "workbench.answer.id": record.id, "workbench.outcome": outcome,
+            "workbench.declined_because": record.declined_because or "",
+            "workbench.answer.groundedness": record.groundedness,
+            "workbench.index.version": record.index_version,
+            "workbench.ask.first_token_ms": round(record.timings.first_token_ms, 1),
+            "gen_ai.request.model": record.model, "workbench.backend": record.backend,
+        })  # fmt: skip
+        telemetry.content(current, "workbench.answer", record.answer)

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
+from workbench.core import telemetry
 from workbench.core.extraction.documents import Block, EngineStatus
 
 # Part of every reason recorded for a file that needed OCR when no engine was there; the
@@ -122,7 +123,7 @@ class Ocr:
     def read(self, image: Any, page: int | None = None) -> list[Block]:
         """Paragraphs of text in a PIL image, each with its box in the image's pixels."""
         with self.engine.batch():
-            return self.engine.read(image, page)
+            return read_page(self.engine, image, page)
 
     def read_pages(self, pages: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, list[Block]]]:
         """(page number, paragraphs) for each (page number, image), in order.
@@ -132,16 +133,30 @@ class Ocr:
         """
         workers = max(1, os.cpu_count() or 1)
         engine = self.engine
+        read = telemetry.in_context(read_page)  # each page's span under the file's
         with engine.batch(), ThreadPoolExecutor(workers) as pool:
             running: deque[tuple[int, Future[list[Block]]]] = deque()
             for number, image in pages:
-                running.append((number, pool.submit(engine.read, image, number)))
+                running.append((number, pool.submit(read, engine, image, number)))
                 if len(running) > workers:
                     done, future = running.popleft()
                     yield done, future.result()
             while running:
                 done, future = running.popleft()
                 yield done, future.result()
+
+
+def read_page(engine: OcrEngine, image: Any, page: int | None) -> list[Block]:
+    """``engine.read`` of one page or image, as an ``ocr page`` span and in the OCR metrics."""
+    labels = {"workbench.ocr.engine": engine.name}
+    watch = telemetry.Stopwatch()
+    with telemetry.span("ocr page", labels | {"workbench.ocr.page": page or 0}) as current:
+        blocks = engine.read(image, page)
+        if current.is_recording():
+            current.set_attribute("workbench.ocr.blocks", len(blocks))
+    telemetry.OCR_PAGES.add(1, labels)
+    telemetry.OCR_DURATION.record(watch.seconds, labels)
+    return blocks
 
 
 def on_white(image: Any) -> Any:

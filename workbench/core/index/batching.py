@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.config import Settings
+from workbench.core import telemetry
 from workbench.core.foreground import Background, embed_threads, signal_file
 from workbench.core.index.chunking import Chunk, text_hash
 from workbench.core.index.store import FileRecord, Store
+from workbench.core.telemetry import genai
 
 if TYPE_CHECKING:  # sync imports this module; the report is only read and counted here
     from workbench.core.index.sync import SyncReport
@@ -127,21 +129,24 @@ class BatchWriter:
         """Commit the batch: cache new vectors, replace its files' chunks, then their rows."""
         if not batch.files:
             return
-        self.embed(batch, report)
-        rows: list[dict[str, Any]] = []
-        for prepared in batch.files:
-            rows.extend(prepared.copied_rows)
-            rows.extend(self._chunk_rows(prepared, batch.vectors))
-        # Order matters for crash safety: chunks first, then the files rows (commit marker).
-        touched = [
-            p.record.path
-            for p in batch.files
-            if p.chunks or p.copied_rows or p.record.status != "indexed"
-        ]
-        self._cache_new_vectors(batch)
-        report.chunks_deleted += self.store.delete_chunks(touched)
-        self.store.add_chunks(rows)
-        self.store.upsert_files([p.record for p in batch.files])
+        attributes = {"workbench.batch.files": len(batch.files),
+                      "workbench.batch.chunks": batch.chunk_count()}  # fmt: skip
+        with telemetry.span("sync batch", attributes):
+            self.embed(batch, report)
+            rows: list[dict[str, Any]] = []
+            for prepared in batch.files:
+                rows.extend(prepared.copied_rows)
+                rows.extend(self._chunk_rows(prepared, batch.vectors))
+            # Order matters for crash safety: chunks first, then the files rows (commit marker).
+            touched = [
+                p.record.path
+                for p in batch.files
+                if p.chunks or p.copied_rows or p.record.status != "indexed"
+            ]
+            self._cache_new_vectors(batch)
+            report.chunks_deleted += self.store.delete_chunks(touched)
+            self.store.add_chunks(rows)
+            self.store.upsert_files([p.record for p in batch.files])
 
     def _chunk_rows(self, prepared: Prepared, vectors: dict[str, Any]) -> list[dict[str, Any]]:
         record = prepared.record
@@ -230,11 +235,12 @@ class BatchWriter:
         if self._background is not None:
             threads = self._background.threads
         options = {"threads": threads} if threads and self._takes_threads else {}
-        if self._background is None:
-            return np.asarray(self.embedder.embed(texts, batch_size=size, **options))
-        return self._background.run(
-            lambda: np.asarray(self.embedder.embed(texts, batch_size=size, **options))
-        )
+        with genai.embedding(self.embedder, len(texts)):
+            if self._background is None:
+                return np.asarray(self.embedder.embed(texts, batch_size=size, **options))
+            return self._background.run(
+                lambda: np.asarray(self.embedder.embed(texts, batch_size=size, **options))
+            )
 
 
 def _takes_threads(embedder: Any) -> bool:

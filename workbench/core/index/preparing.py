@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.config import Settings
+from workbench.core import telemetry
 from workbench.core.extraction.documents import ExtractionError, SkipFile
 from workbench.core.extraction.registry import ExtractorRegistry
 from workbench.core.index.batching import Prepared, chunk_id
@@ -105,7 +106,24 @@ class FilePreparer:
     def _extracted(
         self, record: FileRecord, extractor: Any, data: bytes, is_new: bool, report: SyncReport
     ) -> Prepared:
-        """Extract and chunk a new or changed file's ``data``."""
+        """Extract and chunk a new or changed file's ``data`` (an ``extract`` span)."""
+        attributes = {"workbench.file.kind": record.kind, "workbench.extractor": extractor.name,
+                      "workbench.file.bytes": len(data)}  # fmt: skip
+        watch = telemetry.Stopwatch()
+        with telemetry.span(f"extract {record.kind}", attributes) as current:
+            telemetry.content(current, "workbench.file.path", record.path)
+            prepared = self._extract(record, extractor, data, is_new, report)
+            outcome = prepared.record.status
+            if current.is_recording():
+                current.set_attributes({"workbench.outcome": outcome,
+                                        "workbench.chunks": len(prepared.chunks)})  # fmt: skip
+        labels = {"workbench.file.kind": record.kind, "workbench.outcome": outcome}
+        telemetry.EXTRACT_DURATION.record(watch.seconds, labels)
+        return prepared
+
+    def _extract(
+        self, record: FileRecord, extractor: Any, data: bytes, is_new: bool, report: SyncReport
+    ) -> Prepared:
         try:
             extraction = extractor.extract(Path(record.path), data)
         except SkipFile as exc:

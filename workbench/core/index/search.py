@@ -8,7 +8,9 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core import telemetry
 from workbench.core.index.store import Store, sql_str
+from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
 
 MODES = ("hybrid", "vector", "text")
@@ -95,6 +97,19 @@ def search(
         raise WorkbenchError(
             "The search query is empty. Type some words to search for.", "Bad search"
         )
+    watch = telemetry.Stopwatch()
+    with genai.retrieval(query, mode, k) as current:
+        results = _search(store, embedder, query, k, mode, kind, path_glob, rrf_k, candidates,
+                          query_vector)  # fmt: skip
+        genai.retrieved(current, results)
+    telemetry.SEARCH_DURATION.record(watch.seconds, {"workbench.search.mode": mode})
+    return results
+
+
+def _search(
+    store: Store, embedder: Any, query: str, k: int, mode: str, kind: str | None,
+    path_glob: str | None, rrf_k: int, candidates: int | None, query_vector: Any,
+) -> list[SearchResult]:  # fmt: skip
     if store.chunk_count() == 0:
         return []
     where = build_filter(kind, path_glob)
@@ -112,7 +127,8 @@ def vector_search(
     store: Store, embedder: Any, query: str, k: int, where: str | None, vector: Any = None
 ) -> list[SearchResult]:
     if vector is None:
-        vector = embedder.embed([query])[0]
+        with genai.embedding(embedder, 1):
+            vector = embedder.embed([query])[0]
     builder = store.chunks.search(vector, vector_column_name="vector").distance_type("cosine")
     if where:
         builder = builder.where(where, prefilter=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from workbench.core import telemetry
 from workbench.core.index.integrity import check_tables, salvage_table
 from workbench.core.index.locks import LockHeld, exclusive_lock
 from workbench.core.index.schema import (
@@ -196,18 +197,20 @@ class Store:
         if not records:
             return
         rows = pa.Table.from_pylist([record.__dict__ for record in records], FILES_SCHEMA)
-        (
-            self.files.merge_insert("path")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(rows)
-        )
+        with lancedb_write("files", "merge_insert", len(records)):
+            (
+                self.files.merge_insert("path")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(rows)
+            )
 
     def delete_files(self, paths: Sequence[str]) -> int:
         """Delete files' rows and all their chunks; returns the number of chunks deleted."""
         deleted = self.delete_chunks(paths)
         for part in batched(list(paths)):
-            self.files.delete(sql_in("path", part))
+            with lancedb_write("files", "delete", len(part)):
+                self.files.delete(sql_in("path", part))
         return deleted
 
     # -- chunks -------------------------------------------------------------------------------
@@ -217,13 +220,15 @@ class Store:
             where = sql_in("path", part)
             count = self.chunks.count_rows(where)
             if count:
-                self.chunks.delete(where)
+                with lancedb_write("chunks", "delete", count):
+                    self.chunks.delete(where)
                 deleted += count
         return deleted
 
     def add_chunks(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.chunks.add(pa.Table.from_pylist(rows, chunks_schema(self.dim)))
+            with lancedb_write("chunks", "add", len(rows)):
+                self.chunks.add(pa.Table.from_pylist(rows, chunks_schema(self.dim)))
 
     def chunk_rows(self, path: str) -> list[dict[str, Any]]:
         where = f"path = {sql_str(path)}"
@@ -301,7 +306,8 @@ class Store:
             {"key": list(keys), "vector": [list(map(float, v)) for v in vectors]},
             embeddings_schema(self.dim),
         )
-        self.embeddings.merge_insert("key").when_not_matched_insert_all().execute(rows)
+        with lancedb_write("embeddings", "merge_insert", len(keys)):
+            self.embeddings.merge_insert("key").when_not_matched_insert_all().execute(rows)
 
     # -- indexes and housekeeping -----------------------------------------------------------
     def refresh_indexes(self, force: bool = True) -> bool:
@@ -401,3 +407,14 @@ __all__ = [
     "sql_in",
     "sql_str",
 ]
+
+
+@contextlib.contextmanager
+def lancedb_write(table: str, operation: str, rows: int) -> Iterator[None]:
+    """A ``lancedb {operation} {table}`` span and its duration, around one table write."""
+    attributes = {"db.system.name": "lancedb", "db.collection.name": table,
+                  "db.operation.name": operation}  # fmt: skip
+    watch = telemetry.Stopwatch()
+    with telemetry.span(f"{operation} {table}", attributes | {"db.operation.batch.size": rows}):
+        yield
+    telemetry.WRITE_DURATION.record(watch.seconds, attributes)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from workbench.config import Settings
+from workbench.core import telemetry
 from workbench.core.extraction.registry import ExtractorRegistry
 from workbench.core.index import history
 from workbench.core.index.batching import (
@@ -123,10 +124,26 @@ class Syncer:
         pass the paths its events named, whatever happened to them. ``optimize=False`` leaves
         index compaction for later unless a lot has piled up (searches see new rows anyway).
         """
+        targets = minimal_scope(scope if scope else folders)
+        with telemetry.span("sync", {"workbench.sync.targets": len(targets)}) as current:
+            telemetry.content(current, "workbench.sync.scope", list(targets))
+            report = self._sync(folders, targets, on_progress, should_stop, lock_timeout,
+                                optimize)  # fmt: skip
+            observed(current, report)
+        return report
+
+    def _sync(
+        self,
+        folders: Sequence[str],
+        targets: list[str],
+        on_progress: Callable[[SyncProgress], None],
+        should_stop: Callable[[], bool],
+        lock_timeout: float,
+        optimize: bool,
+    ) -> SyncReport:
         started = time.perf_counter()
         began = self.clock()
         report = SyncReport()
-        targets = minimal_scope(scope if scope else folders)
         self.rules.refresh()
         with self.store.writing(timeout=lock_timeout):
             records = self.store.file_records()
@@ -146,7 +163,8 @@ class Syncer:
                 if report.changes:
                     on_progress(SyncProgress("finish", len(todo), len(todo)))
                     self.writer.pause()
-                    self.store.refresh_indexes(force=optimize)
+                    with telemetry.span("refresh indexes", {"workbench.forced": optimize}):
+                        self.store.refresh_indexes(force=optimize)
                     history.record(self.store, report)
         report.seconds = time.perf_counter() - started
         return report
@@ -268,6 +286,24 @@ class Syncer:
         self.writer.flush(batch, report)
         if not report.interrupted:
             on_progress(SyncProgress("index", len(todo), len(todo)))
+
+
+def observed(current: Any, report: SyncReport) -> None:
+    """A sync's outcome on its span and in the sync metrics."""
+    outcomes = report.as_json()
+    for outcome, count in outcomes["files"].items():
+        if count:
+            telemetry.SYNC_FILES.add(count, {"workbench.outcome": outcome})
+    for outcome, count in outcomes["chunks"].items():
+        if count:
+            telemetry.SYNC_CHUNKS.add(count, {"workbench.outcome": outcome})
+    interrupted = {"workbench.sync.interrupted": report.interrupted}
+    telemetry.SYNC_DURATION.record(report.seconds, interrupted)
+    if current.is_recording():
+        current.set_attributes(interrupted | {
+            f"workbench.sync.{group}.{outcome}": count
+            for group in ("files", "chunks") for outcome, count in outcomes[group].items()
+        })  # fmt: skip
 
 
 # Names that lived here before the scan/commit split; importers keep using this module.
