@@ -213,9 +213,10 @@ def demo(
     json_: JsonFlag = False,
 ) -> None:
     """Open the terminal UI on the bundled demo library (headless: index it and search it)."""
-    workbench = get_workbench(ctx)
+    interactive = not (headless or json_) and sys.stdin.isatty() and sys.stdout.isatty()
+    workbench = get_workbench(ctx, long_running=interactive)  # the UI serves metrics_port
     folder = workbench.add_demo()
-    if not (headless or json_) and sys.stdin.isatty() and sys.stdout.isatty():
+    if interactive:
         launch_ui(workbench)  # the app's watcher indexes the demo folder on start
         return
     report = run_with_progress(lambda **kw: workbench.ingest(folder, **kw), quiet=json_)
