@@ -103,7 +103,8 @@ def run_mode(mode: str, home: Path, questions: Path, args: argparse.Namespace,
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env |= {"WORKBENCH_HOME": str(home / "wb"), "WORKBENCH_CHAT_MODEL": BUNDLED_NAME,
             "WORKBENCH_MIN_RELEVANCE": "0", "WORKBENCH_MIN_ANSWERABLE": "0",
-            "WORKBENCH_MAX_ANSWER_TOKENS": "24", "WORKBENCH_SCAN_MODEL_CACHES": "false"}  # fmt: skip
+            "WORKBENCH_MAX_ANSWER_TOKENS": "24",
+            "WORKBENCH_SCAN_MODEL_CACHES": "false"}  # fmt: skip
     if mode == "otlp":
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector}",
                 "OTEL_METRIC_EXPORT_INTERVAL": "1000"}  # fmt: skip
