@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from workbench.cli.app import build_cli
+from workbench.core import telemetry
 from workbench.core.answering.models import BUNDLED_NAME
 from workbench.core.telemetry import CAPTURE_ENV
+from workbench.core.telemetry.memory import in_memory, total
 
 QUESTION = "When does the train to Lisbon leave?"
 CONTENT_KEYS = {
@@ -36,31 +37,15 @@ CONTENT_KEYS = {
     "workbench.sync.scope",
 }  # fmt: skip
 EXE = str(Path(sys.executable).with_name("workbench"))  # the installed entry point
-_capture: tuple[Any, Any] | None = None
 
 
 @pytest.fixture
-def captured() -> Iterator[tuple[Any, Any]]:
+def captured() -> tuple[Any, Any]:
     """The SDK's in-memory span exporter and metric reader as this process's providers
     (OpenTelemetry's providers are set once per process, so they are shared and cleared)."""
-    global _capture
-    if _capture is None:
-        from opentelemetry import metrics, trace
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-        spans = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(spans))
-        trace.set_tracer_provider(provider)
-        reader = InMemoryMetricReader()
-        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
-        _capture = (spans, reader)
-    _capture[0].clear()
-    yield _capture
+    exporter, reader = in_memory()
+    exporter.clear()
+    return exporter, reader
 
 
 @pytest.fixture
@@ -86,25 +71,6 @@ def children(spans: list[Any], parent: Any) -> list[Any]:
 def descendants(spans: list[Any], root: Any) -> list[Any]:
     found = children(spans, root)
     return found + [d for child in found for d in descendants(spans, child)]
-
-
-def points(reader: Any, name: str) -> list[Any]:
-    data = reader.get_metrics_data()
-    return [
-        point
-        for resource in (data.resource_metrics if data else [])
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == name
-        for point in metric.data.data_points
-    ]
-
-
-def total(reader: Any, name: str, **labels: Any) -> float:
-    """A counter's value, or a histogram's count, over points with these attributes."""
-    chosen = [p for p in points(reader, name)
-              if all(p.attributes.get(k) == v for k, v in labels.items())]  # fmt: skip
-    return sum(getattr(p, "value", None) or getattr(p, "count", 0) for p in chosen)
 
 
 def without_content(spans: list[Any], texts: list[str]) -> None:
@@ -234,6 +200,36 @@ def test_message_content_only_when_opted_in(
     assert retrieval.attributes["gen_ai.retrieval.query.text"] == QUESTION
     (ask,) = named(spans, "ask")
     assert ask.attributes["workbench.answer"] == record.answer
+
+
+def test_a_failure_is_marked_without_its_message_and_odd_text_exports(
+    captured: tuple[Any, Any], make_workbench: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.trace import StatusCode
+
+    from workbench.errors import WorkbenchError
+
+    exporter, _ = captured
+    workbench = make_workbench(scan_model_caches=False)
+    monkeypatch.delenv(CAPTURE_ENV, raising=False)
+    with pytest.raises(WorkbenchError, match="question is empty"):
+        workbench.ask("   ")
+    (failed,) = exporter.get_finished_spans()
+    assert failed.name == "ask"
+    assert failed.status.status_code == StatusCode.ERROR
+    assert failed.attributes["error.type"] == "WorkbenchError"
+    assert not failed.events  # the message (it may quote the question) is not recorded
+
+    # Captured text that is not valid UTF-8 (a decoded name's stray bytes) is escaped, so the
+    # OTLP encoder never fails on it (such file names are skipped by syncs, see test_hostile).
+    monkeypatch.setenv(CAPTURE_ENV, "true")
+    exporter.clear()
+    with telemetry.span("probe") as current:
+        telemetry.content(current, "workbench.file.path", "/notes/caf\udce9.md")
+    spans = exporter.get_finished_spans()
+    assert spans[0].attributes["workbench.file.path"] == "/notes/caf\\udce9.md"
+    assert encode_spans(spans).SerializeToString()  # OTLP export can encode every span
 
 
 # -- export: real servers and receivers on 127.0.0.1 ----------------------------------------

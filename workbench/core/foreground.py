@@ -160,6 +160,13 @@ def active() -> list[str]:
         return [name for name, _ in _REGISTRY.active.values()]
 
 
+def wait_idle(timeout: float) -> bool:
+    """Wait until no foreground work runs in this process; False if some still does after
+    ``timeout`` seconds. Telemetry export waits so, never competing with an answer's threads."""
+    with _REGISTRY.cond:
+        return _REGISTRY.cond.wait_for(lambda: not _REGISTRY.active, timeout)
+
+
 def settle(timeout: float = SETTLE_S) -> bool:
     """Inside ``foreground``: wait until background work in this process has parked (or taken
     a starved turn); False if some is still mid-step after ``timeout`` seconds."""

@@ -219,3 +219,40 @@ def test_the_key_can_come_from_the_system_keyring(
     missing = json.loads(cli(workbench, "backends", "check", "gpu", "--json").stdout)
     assert missing["key"] == "missing" and "HTTP 401" in missing["error"]
     assert TEST_KEY_ENV in missing["error"] and TEST_KEY not in json.dumps(missing)
+
+
+def test_retries_failovers_and_the_breaker_in_telemetry(workbench: Any, proxy: FaultProxy) -> None:
+    from opentelemetry.trace import SpanKind
+
+    from workbench.core.telemetry.memory import in_memory, points, total
+
+    exporter, reader = in_memory()
+    exporter.clear()
+    retries = total(reader, "workbench.remote.retries", **{"workbench.backend": "gpu"})
+    proxy.faults = ["503"]
+    record, _ = ask(workbench)
+    assert record.backend == "gpu"
+    spans = exporter.get_finished_spans()
+    (chat,) = [s for s in spans if s.name.startswith("chat ")]
+    assert chat.name == f"chat {chat.attributes['gen_ai.request.model']}", [s.name for s in spans]
+    assert chat.kind == SpanKind.CLIENT and chat.attributes["gen_ai.provider.name"] == "openai"
+    assert chat.attributes["gen_ai.usage.output_tokens"] == record.usage.completion_tokens
+    (post,) = [s for s in spans if s.name == "POST"]
+    assert post.parent.span_id == chat.context.span_id and post.kind == SpanKind.CLIENT
+    assert post.attributes["http.response.status_code"] == 200
+    assert post.attributes["http.request.resend_count"] == 1  # the 503, then the answer
+    assert post.attributes["url.full"] == proxy.url("/v1") + "/chat/completions"
+    assert TEST_KEY not in json.dumps([dict(s.attributes or {}) for s in spans])
+    assert total(reader, "workbench.remote.retries", **{"workbench.backend": "gpu"}) == retries + 1
+
+    failovers = total(reader, "workbench.remote.failovers", **{"workbench.backend": "gpu"})
+    proxy.faults = ["reset"] * 9  # three asks, three attempts each: the breaker opens
+    for _ in range(3):
+        assert ask(workbench)[0].backend == "llama-cpp"
+    after = total(reader, "workbench.remote.failovers", **{"workbench.backend": "gpu"})
+    assert after == failovers + 3
+    breaker = points(reader, "workbench.remote.breaker.state", **{"workbench.backend": "gpu"})
+    assert [p.value for p in breaker] == [2]  # open
+    failed = [s for s in exporter.get_finished_spans() if s.name == "POST"
+              and s.attributes.get("error.type")]  # fmt: skip
+    assert failed and all(s.status.status_code.name == "ERROR" for s in failed)

@@ -107,9 +107,13 @@ _breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
 
 
 def _breaker_states(options: CallbackOptions) -> Iterable[Observation]:
-    """Each live breaker's state for ``workbench.remote.breaker.state`` (read when exported)."""
+    """Each backend's breaker state for ``workbench.remote.breaker.state`` (read when
+    exported; the worst one where several live breakers share a backend's name)."""
+    worst: dict[str, int] = {}
     for breaker in list(_breakers):
-        yield Observation(BREAKER_STATES[breaker.state], {"workbench.backend": breaker.name})
+        worst[breaker.name] = max(worst.get(breaker.name, 0), BREAKER_STATES[breaker.state])
+    for name, state in worst.items():
+        yield Observation(state, {"workbench.backend": name})
 
 
 telemetry.meter.create_observable_gauge(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from opentelemetry import context, metrics, trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from workbench import __version__
 
@@ -42,21 +42,31 @@ def capturing() -> bool:
 def span(
     name: str, attributes: dict[str, Any] | None = None, kind: SpanKind = SpanKind.INTERNAL
 ) -> Iterator[Span]:
-    """A span around the block, current inside it; an exception marks it failed with its
-    ``error.type`` (and is re-raised)."""
-    with tracer.start_as_current_span(name, kind=kind, attributes=attributes) as current:
+    """A span around the block, current inside it. An exception marks it failed with its
+    ``error.type`` (and is re-raised); its message, which may name a file or quote a query,
+    is recorded only with content capture on."""
+    with tracer.start_as_current_span(
+        name, kind=kind, attributes=attributes, record_exception=False,
+        set_status_on_exception=False,
+    ) as current:  # fmt: skip
         try:
             yield current
         except BaseException as exc:
             if current.is_recording():
                 current.set_attribute("error.type", type(exc).__qualname__)
+                current.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+                if capturing():
+                    current.record_exception(exc)
             raise
 
 
 def content(current: Span, key: str, value: Any) -> None:
-    """Set ``key`` to ``value`` (JSON unless a string) only when content capture is on."""
+    """Set ``key`` to ``value`` (JSON unless a string) only when content capture is on.
+    Text that is not valid UTF-8 (a file name's stray bytes) is escaped, so export never fails
+    on it."""
     if current.is_recording() and capturing():
-        current.set_attribute(key, value if isinstance(value, str) else json.dumps(value))
+        text = value if isinstance(value, str) else json.dumps(value)
+        current.set_attribute(key, text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def in_context(function: Callable[..., T]) -> Callable[..., T]:

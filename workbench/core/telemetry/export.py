@@ -22,10 +22,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from workbench import __version__
+from workbench.core.foreground import wait_idle
 from workbench.errors import WorkbenchError
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 DEFAULT_TIMEOUT_S = 5.0  # the SDK's default is 10 s, a long wait at exit with no collector
+MAX_DEFER_S = 60.0  # an export waits at most this long for interactive work to end
 
 
 @dataclass
@@ -146,18 +148,60 @@ def _install(plan: Exporting, environ: Mapping[str, str], prometheus: Any) -> No
 
         tracing = TracerProvider(resource=resource)
         exporter = OTLPSpanExporter(timeout=_timeout("traces", environ))
-        tracing.add_span_processor(BatchSpanProcessor(exporter))
+        tracing.add_span_processor(BatchSpanProcessor(deferring_spans(exporter)))
         trace.set_tracer_provider(tracing)
     readers: list[MetricReader] = []
     if plan.metrics:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         pushing = OTLPMetricExporter(timeout=_timeout("metrics", environ))
-        readers.append(PeriodicExportingMetricReader(pushing))
+        readers.append(PeriodicExportingMetricReader(deferring_metrics(pushing)))
     if prometheus is not None:
         readers.append(prometheus)
     if readers:
         metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+
+
+def deferring_spans(exporter: Any) -> Any:
+    """``exporter``, whose exports wait while an answer or a search runs in this process
+    (at most ``MAX_DEFER_S``): serialising and posting telemetry on a thread of its own
+    would otherwise preempt the chat model's threads, which stall each other at every barrier
+    on a machine with few cores. Spans queue meanwhile (the batch processor holds 2,048)."""
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    class DeferringSpanExporter(SpanExporter):
+        def export(self, spans: Any) -> Any:
+            wait_idle(MAX_DEFER_S)
+            return exporter.export(spans)
+
+        def shutdown(self) -> None:
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return bool(exporter.force_flush(timeout_millis))
+
+    return DeferringSpanExporter()
+
+
+def deferring_metrics(exporter: Any) -> Any:
+    """``exporter`` for metrics, its exports waiting as ``deferring_spans``' do."""
+    from opentelemetry.sdk.metrics.export import MetricExporter
+
+    class DeferringMetricExporter(MetricExporter):
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+            wait_idle(MAX_DEFER_S)
+            return exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return bool(exporter.force_flush(timeout_millis=timeout_millis))
+
+    return DeferringMetricExporter(
+        preferred_temporality=exporter._preferred_temporality,
+        preferred_aggregation=exporter._preferred_aggregation,
+    )
 
 
 def _serve_prometheus(port: int) -> Any:
