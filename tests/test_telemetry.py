@@ -399,3 +399,46 @@ def test_stats_on_an_empty_library(workbench: Any) -> None:
     summary = json.loads(CliRunner().invoke(build_cli(), ["stats", "--json"], obj=workbench).stdout)
     assert summary["answers"]["total"] == 0 and summary["failures"] == []
     assert summary["answers"]["first_token_ms"] == {"n": 0, "p50": None, "p95": None}
+
+
+def test_the_metrics_port_setting_serves_long_running_front_ends(env: dict[str, str]) -> None:
+    """The terminal UI starts telemetry as a long-running front end: the metrics_port
+    setting applies (a one-shot command ignores it)."""
+    port = free_port()
+    script = (
+        "import sys, httpx\n"
+        "from workbench.workbench import Workbench\n"
+        "served = Workbench().start_telemetry(long_running=sys.argv[1] == 'ui').prometheus\n"
+        "print(served)\n"
+        "if served: print(httpx.get(served, timeout=10).status_code)\n"
+    )
+    setting = env | {"WORKBENCH_METRICS_PORT": str(port)}
+    ui = subprocess.run([sys.executable, "-c", script, "ui"], env=setting, text=True,
+                        capture_output=True, timeout=120)  # fmt: skip
+    assert ui.stdout.split() == [f"http://127.0.0.1:{port}/metrics", "200"], ui.stderr
+    one_shot = subprocess.run([sys.executable, "-c", script, "cli"], env=setting, text=True,
+                              capture_output=True, timeout=120)  # fmt: skip
+    assert one_shot.stdout.split() == ["None"], one_shot.stderr
+
+
+@pytest.mark.slow
+def test_ocr_pages_are_spans_under_their_file(
+    captured: tuple[Any, Any], make_workbench: Any, tmp_path: Path
+) -> None:
+    from filemakers import scanned_pdf
+
+    exporter, reader = captured
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    scanned_pdf(folder / "scan.pdf", [["The invoice total is 42 euros."], ["Page two here."]])
+    workbench = make_workbench(scan_model_caches=False)
+    pages = total(reader, "workbench.ocr.pages")
+    workbench.add_folder(folder)
+    workbench.ingest()
+    spans = list(exporter.get_finished_spans())
+    (pdf,) = named(spans, "extract pdf")
+    ocr = children(spans, pdf)
+    assert [s.name for s in ocr] == ["ocr page", "ocr page"]  # read in a pool, traced under it
+    assert sorted(s.attributes["workbench.ocr.page"] for s in ocr) == [1, 2]
+    assert all(s.attributes["workbench.ocr.blocks"] >= 1 for s in ocr)
+    assert total(reader, "workbench.ocr.pages") == pages + 2
