@@ -11,7 +11,8 @@ searches and ``--asks`` answers with the bundled model (every answer goes to the
 min_relevance and min_answerable are 0). The OTLP mode exports metrics every second, not every
 minute, so export work happens during the timings. The collector here is a loopback HTTP server
 that counts what it receives. ``--busy`` keeps one core busy throughout (a desktop doing
-something else). Goal: overhead <= 3% (ratio <= 1.03).
+something else). Each process also times the telemetry calls alone (a span; what a search adds),
+which process-to-process noise in the p50s cannot hide. Goal: overhead <= 3% (ratio <= 1.03).
 """
 
 from __future__ import annotations
@@ -95,7 +96,38 @@ def worker(args: argparse.Namespace) -> None:
         workbench.ask(question).timings.first_token_ms
         for question in questions[args.searches : args.searches + args.asks]
     ]
-    print(json.dumps({"search_ms": searches, "first_token_ms": first_tokens}))
+    print(json.dumps({"search_ms": searches, "first_token_ms": first_tokens,
+                      **instrumentation_us(workbench, questions[0])}))  # fmt: skip
+
+
+def instrumentation_us(workbench: Any, query: str, repeat: int = 5000) -> dict[str, list[float]]:
+    """Microseconds of the telemetry calls alone in this mode: one span with attributes, and
+    everything a search adds around its work (its retrieval and embedding spans, the latency
+    histogram, the results recorded), on real results."""
+    from workbench.core import telemetry
+    from workbench.core.telemetry import genai
+
+    results = workbench.search(query)
+
+    def one_span() -> None:
+        with telemetry.span("probe", {"workbench.a": 1, "workbench.b": "x"}):
+            pass
+
+    def search_calls() -> None:
+        watch = telemetry.Stopwatch()
+        with genai.retrieval(query, "hybrid", 10) as current:
+            with genai.embedding(workbench.embedder, 1):
+                pass
+            genai.retrieved(current, results)
+        telemetry.SEARCH_DURATION.record(watch.seconds, {"workbench.search.mode": "hybrid"})
+
+    out = {}
+    for name, call in (("span_us", one_span), ("search_telemetry_us", search_calls)):
+        began = time.perf_counter()
+        for _ in range(repeat):
+            call()
+        out[name] = [(time.perf_counter() - began) / repeat * 1e6]
+    return out
 
 
 def run_mode(mode: str, home: Path, questions: Path, args: argparse.Namespace,
@@ -139,15 +171,14 @@ def main() -> None:
         questions.write_text(json.dumps(build(home, args.docs)))
         spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy \
             else None  # fmt: skip
-        timings: dict[str, dict[str, list[float]]] = {m: {"search_ms": [], "first_token_ms": []}
-                                                      for m in MODES}  # fmt: skip
+        timings: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
         try:
             for round_ in range(args.rounds):
                 order = MODES[round_ % len(MODES):] + MODES[: round_ % len(MODES)]
                 for mode in order:
                     got = run_mode(mode, home, questions, args, server.server_port)
                     for key, values in got.items():
-                        timings[mode][key] += values
+                        timings[mode].setdefault(key, []).extend(values)
                     print(f"round {round_ + 1} {mode}: search p50 "
                           f"{percentile(got['search_ms'], 50):.1f} ms, first token p50 "
                           f"{percentile(got['first_token_ms'], 50):.0f} ms",
@@ -165,7 +196,7 @@ def main() -> None:
     for mode in MODES[1:]:
         results[f"{mode}_vs_off"] = {
             key: round(results[mode][key]["p50"] / results["off"][key]["p50"], 3)
-            for key in ("search_ms", "first_token_ms")
+            for key in ("search_ms", "first_token_ms", "search_telemetry_us")
         }
     text = json.dumps(results, indent=2)
     print(text)
