@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from workbench.core.agents.runner import AgentRunner
     from workbench.core.answering.catalog import ModelCatalog
+    from workbench.core.answering.chat import Completion
     from workbench.core.answering.models import ModelInfo
     from workbench.core.answering.rag import AskProgress
     from workbench.core.answering.records import AnswerRecord, AnswerSummary
@@ -144,6 +145,42 @@ class Workbench:
         from workbench.core.telemetry.stats import summarise
 
         return summarise(self.library.store, days=days)
+
+    def read(
+        self, path: str, start_line: int | None = None, end_line: int | None = None
+    ) -> dict[str, Any]:
+        """A file's indexed passages (those overlapping lines ``start_line``-``end_line`` when
+        given): {"path", "lines", "passages": [{"ordinal", "locator", "text"}]}. The path is
+        resolved as the OS would open it (links followed) and must lie inside the library;
+        anything else is refused with a message."""
+        from workbench.core.agents.tools import read_passages
+
+        return read_passages(self.library, self.agents._confinement(), path, start_line,
+                             end_line)  # fmt: skip
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        on_token: Callable[[str], None] = lambda text: None,
+    ) -> Completion:
+        """A chat model's reply to ``messages`` without the library (no retrieval, no
+        checks), as foreground work: syncs pause while it runs."""
+        from workbench.core.answering.chat import ChatParams
+        from workbench.core.foreground import foreground, signal_file
+
+        settings = self.settings
+        params = ChatParams(
+            max_tokens=max_tokens or settings.max_answer_tokens,
+            temperature=settings.temperature if temperature is None else temperature,
+            seed=settings.seed, repeat_penalty=settings.repeat_penalty,
+        )  # fmt: skip
+        chat = self.catalog.load(model)
+        with foreground("ask", signal_file(self.paths.lock_file)):
+            return chat.chat(messages, params, on_token=on_token)  # type: ignore[no-any-return]
 
     def plugin_list(self) -> list[dict[str, Any]]:
         """Loaded plugins, how each was loaded and the hooks it implements."""

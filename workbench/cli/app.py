@@ -22,6 +22,7 @@ from workbench.cli import (
     history,
     library,
     models,
+    service,
     stats,
     watch,
 )
@@ -89,6 +90,7 @@ def build_cli(plugin_manager: Any | None = None) -> typer.Typer:
     agent.register(app)
     history.register(app)
     stats.register(app)
+    service.register(app)
     if plugin_manager is not None:
         plugin_manager.hook.register_commands(cli=app)
     return app

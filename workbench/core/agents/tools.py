@@ -163,11 +163,8 @@ class ReadTool(ContextTool):
     }
 
     def call(self, context: ToolContext, arguments: dict[str, Any]) -> str:
-        path = _indexed_path(context, arguments["path"])
-        rows = sorted(context.library.store.chunk_rows(path), key=lambda row: row["ordinal"])
-        start, end = arguments.get("start_line"), arguments.get("end_line")
-        if start is not None or end is not None:
-            rows = [row for row in rows if _overlaps(row["locator"], start, end)]
+        path, rows = passages(context, arguments["path"], arguments.get("start_line"),
+                              arguments.get("end_line"))  # fmt: skip
         if not rows:
             return f"{path} has no text there (it has {_line_count(context, path)} lines)."
         parts = []
@@ -339,6 +336,34 @@ def _evaluate(node: ast.AST) -> Any:
             and node.func.id in _FUNCTIONS and not node.keywords):  # fmt: skip
         return _FUNCTIONS[node.func.id](*(_evaluate(arg) for arg in node.args))
     raise ToolError("Only numbers, + - * / // % **, parentheses and round/abs/min/max work.")
+
+
+def passages(
+    context: ToolContext, raw: str, start: int | None = None, end: int | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The library's spelling of the confined path ``raw`` and its indexed chunk rows in
+    order, only those overlapping lines ``start``-``end`` when given (``ToolError`` for a
+    path outside the library or not in the index)."""
+    path = _indexed_path(context, raw)
+    rows = sorted(context.library.store.chunk_rows(path), key=lambda row: row["ordinal"])
+    if start is not None or end is not None:
+        rows = [row for row in rows if _overlaps(row["locator"], start, end)]
+    return path, rows
+
+
+def read_passages(
+    library: Any, confinement: Any, raw: str, start: int | None = None, end: int | None = None
+) -> dict[str, Any]:
+    """``passages`` as a record: {"path", "lines", "passages": [{"ordinal", "locator",
+    "text"}]} (for `workbench mcp`'s read tool)."""
+    context = ToolContext(library, confinement, None)
+    path, rows = passages(context, raw, start, end)
+    return {
+        "path": path,
+        "lines": _line_count(context, path),
+        "passages": [{"ordinal": row["ordinal"], "locator": _locator(row["locator"]),
+                      "text": row["text"]} for row in rows],  # fmt: skip
+    }
 
 
 def _indexed_path(context: ToolContext, raw: str) -> str:
