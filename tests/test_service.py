@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -105,6 +104,38 @@ def test_mcp_tools_over_stdio_with_the_sdk_client(home: dict[str, str]) -> None:
     assert ingest.is_error and "ingest" in ingest.content[0].text  # no such tool by default
 
 
+def test_mcp_over_streamable_http(home: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen([EXE, "mcp", "--http", str(port)], env=home,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    async def session() -> tuple[set[str], Any]:
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            return tools, await client.call_tool("search", {"query": "Lisbon", "k": 1})
+
+    try:
+        wait_for_port(port, process)
+        tools, search = anyio.run(session)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "ask" in tools and "ingest" not in tools
+    assert search.structured_content["results"][0]["path"].endswith("travel.md")
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
+    """Until something accepts connections on 127.0.0.1:``port`` (the server has started)."""
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
 def test_mcp_allow_write_adds_ingest(home: dict[str, str]) -> None:
     (Path(home["LIBRARY"]) / "more.md").write_text("# More\n\nThe ferry leaves at noon.\n")
     tools, (ingest,) = mcp_call(home, [("ingest", {})], "--allow-write")
@@ -157,16 +188,9 @@ def served(home: dict[str, str]) -> Iterator[str]:
     env = home | {"WB_SERVE_KEY": "sk-test-serve-123"}
     process = subprocess.Popen([EXE, "serve", "--port", str(port), "--token-env", "WB_SERVE_KEY"],
                                env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
     try:
-        for _ in range(600):  # until it answers (it loads the library first)
-            try:
-                httpx.get(url + "/models", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                time.sleep(0.1)
-        yield url
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -67,6 +67,7 @@ class AskOutput(BaseModel):
     declined: bool
     declined_because: str | None
     model: str
+    timings: dict[str, float] = Field(description="milliseconds: first_token_ms, total_ms...")
 
 
 class Passage(BaseModel):

@@ -74,7 +74,7 @@ def sources_text(citations: list[dict[str, Any]]) -> str:
 def structured(record: dict[str, Any]) -> dict[str, Any]:
     """The answer's checks as fields beside the message."""
     keys = ("id", "answer", "citations", "groundedness", "unsupported", "declined",
-            "declined_because", "model")  # fmt: skip
+            "declined_because", "model", "timings")  # fmt: skip
     return {key: record.get(key) for key in keys}
 
 
