@@ -241,7 +241,11 @@ def test_a_wrong_or_missing_key_gets_401(served: str) -> None:
             client.models.list()
         assert caught.value.status_code == 401
     unknown = OpenAI(base_url=served, api_key="sk-test-serve-123", max_retries=0)
-    from openai import NotFoundError
+    from openai import BadRequestError, NotFoundError
+
+    long_question = [{"role": "user", "content": "x" * 20_000}]
+    with pytest.raises(BadRequestError, match="up to 4,000"):
+        unknown.chat.completions.create(model="workbench", messages=long_question)
 
     with pytest.raises(NotFoundError, match="workbench"):
         unknown.chat.completions.create(model="no-such-model",

@@ -153,10 +153,12 @@ class Workbench:
         given): {"path", "lines", "passages": [{"ordinal", "locator", "text"}]}. The path is
         resolved as the OS would open it (links followed) and must lie inside the library;
         anything else is refused with a message."""
+        from workbench.core.agents.confinement import Confinement
         from workbench.core.agents.tools import read_passages
 
-        return read_passages(self.library, self.agents._confinement(), path, start_line,
-                             end_line)  # fmt: skip
+        library, allowed = self.library, self.settings.allow_link_targets
+        confinement = Confinement(lambda: library.folders() + list(allowed))
+        return read_passages(library, confinement, path, start_line, end_line)
 
     def chat(
         self,

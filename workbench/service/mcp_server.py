@@ -34,6 +34,7 @@ INSTRUCTIONS = (
     "question (its answer cites passages and says how well the sources support it); use "
     "`search` and `read` to look around. Paths are absolute paths inside the library's folders."
 )
+MAX_TEXT = 4000  # characters of a query, question or task (a longer one is refused, with why)
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 CHANGES_LIBRARY = ToolAnnotations(read_only_hint=False, destructive_hint=False,
                                   idempotent_hint=True, open_world_hint=False)  # fmt: skip
@@ -152,7 +153,9 @@ def build_server(workbench: Workbench, *, allow_write: bool = False) -> MCPServe
 
     @server.tool(annotations=READ_ONLY)
     async def search(
-        query: Annotated[str, Field(description="words or a question", min_length=1)],
+        query: Annotated[
+            str, Field(description="words or a question", min_length=1, max_length=MAX_TEXT)
+        ],
         k: Annotated[int, Field(ge=1, le=50)] = 10,
         mode: Annotated[str, Field(pattern="^(hybrid|vector|text)$")] = "hybrid",
         kind: Annotated[str | None, Field(description="file kind, e.g. markdown, pdf")] = None,
@@ -165,7 +168,9 @@ def build_server(workbench: Workbench, *, allow_write: bool = False) -> MCPServe
 
     @server.tool(annotations=READ_ONLY)
     async def ask(
-        question: Annotated[str, Field(description="a question about the files", min_length=1)],
+        question: Annotated[
+            str, Field(description="a question about the files", min_length=1, max_length=MAX_TEXT)
+        ],
         model: Annotated[str | None, Field(description="a chat model (`workbench models`)")] = None,
     ) -> AskOutput:
         """Answer a question from the library with a local model, citing checked sources; it
@@ -208,7 +213,10 @@ def build_server(workbench: Workbench, *, allow_write: bool = False) -> MCPServe
 
     @server.tool(annotations=READ_ONLY)
     async def agent(
-        task: Annotated[str, Field(description="what to find out from the files", min_length=1)],
+        task: Annotated[
+            str,
+            Field(description="what to find out from the files", min_length=1, max_length=MAX_TEXT),
+        ],
         max_steps: Annotated[int, Field(ge=1, le=20)] = 8,
         model: Annotated[str | None, Field(description="a chat model")] = None,
     ) -> AgentOutput:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from workbench.workbench import Workbench
 
 LIBRARY_MODEL = "workbench"
+MAX_QUESTION = 4000  # characters: a question, not a document
 
 
 class Message(BaseModel):
@@ -106,6 +107,11 @@ def build_app(workbench: Workbench, *, token: str | None = None) -> FastAPI:
         asked = [text_of(m) for m in body.messages if m.role == "user"]
         if not asked or not asked[-1].strip():
             return error(400, "The last user message is empty: nothing to answer.",
+                         "invalid_request_error")  # fmt: skip
+        if body.model == LIBRARY_MODEL and len(asked[-1]) > MAX_QUESTION:
+            return error(400, f"The question is {len(asked[-1]):,} characters; the library "
+                         f"answers questions of up to {MAX_QUESTION:,}. Ask something shorter, "
+                         "or send the text to a chat model instead.",
                          "invalid_request_error")  # fmt: skip
         if body.model != LIBRARY_MODEL:
             try:
