@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import statistics
 from pathlib import Path
 from typing import Any
@@ -45,3 +46,31 @@ def scifact_docs(limit: int) -> list[dict[str, str]]:
             if len(docs) >= limit:
                 break
     return docs
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scifact_library(home: Path, docs: int) -> Workbench:
+    """A library of the first ``docs`` SciFact abstracts, one Markdown file each, indexed in
+    ``home / "wb"``."""
+    folder = home / "library"
+    folder.mkdir(parents=True)
+    for doc in scifact_docs(docs):
+        (folder / f"{doc['_id']}.md").write_text(f"# {doc['title']}\n\n{doc['text']}\n")
+    workbench = fresh_workbench(home / "wb")
+    workbench.add_folder(folder)
+    workbench.ingest()
+    return workbench
+
+
+def report(results: dict[str, Any], out: str = "") -> None:
+    """Print ``results`` as JSON, and write them to ``out`` when given."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    if out:
+        Path(out).write_text(text)

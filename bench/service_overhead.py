@@ -32,27 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import SCIFACT, fresh_workbench, percentile, scifact_docs
+from _common import SCIFACT, free_port, percentile, report, scifact_library
 
 from workbench.core.answering.models import BUNDLED_NAME
 
 EXE = str(Path(sys.executable).with_name("workbench"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def build(home: Path, docs: int) -> None:
-    folder = home / "library"
-    folder.mkdir(parents=True)
-    for doc in scifact_docs(docs):
-        (folder / f"{doc['_id']}.md").write_text(f"# {doc['title']}\n\n{doc['text']}\n")
-    workbench = fresh_workbench(home / "wb")
-    workbench.add_folder(folder)
-    workbench.ingest()
 
 
 def in_process(questions: list[str]) -> list[dict[str, float]]:
@@ -135,7 +119,7 @@ def main() -> None:
         questions = [json.loads(line)["text"] for line in handle][: args.questions]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        build(home, args.docs)
+        scifact_library(home, args.docs)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env |= {"WORKBENCH_HOME": str(home / "wb"), "WORKBENCH_CHAT_MODEL": BUNDLED_NAME,
                 "WORKBENCH_MIN_RELEVANCE": "0", "WORKBENCH_MIN_ANSWERABLE": "0",
@@ -153,10 +137,7 @@ def main() -> None:
         results[path] = {key: {"p50": round(percentile([r[key] for r in rows], 50), 1),
                                "p95": round(percentile([r[key] for r in rows], 95), 1)}
                          for key in rows[0]}  # fmt: skip
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    report(results, args.out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from _common import percentile, scifact_docs
+from _common import SCIFACT, free_port, percentile, report, scifact_library
 
 from workbench.core.answering.models import BUNDLED_NAME
 
@@ -54,24 +53,9 @@ class Collector(BaseHTTPRequestHandler):
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def build(home: Path, docs: int) -> list[str]:
     """The library and the questions (SciFact queries) asked of it."""
-    from _common import SCIFACT, fresh_workbench
-
-    folder = home / "library"
-    folder.mkdir(parents=True)
-    for doc in scifact_docs(docs):
-        (folder / f"{doc['_id']}.md").write_text(f"# {doc['title']}\n\n{doc['text']}\n")
-    workbench = fresh_workbench(home / "wb")
-    workbench.add_folder(folder)
-    report = workbench.ingest()
-    print(f"built: {report.new} files in {report.seconds:.1f}s", file=sys.stderr)
+    scifact_library(home, docs)
     with (SCIFACT / "queries.jsonl").open() as handle:
         return [json.loads(line)["text"] for line in handle]
 
@@ -198,10 +182,7 @@ def main() -> None:
             key: round(results[mode][key]["p50"] / results["off"][key]["p50"], 3)
             for key in ("search_ms", "first_token_ms", "search_telemetry_us")
         }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    report(results, args.out)
 
 
 if __name__ == "__main__":
