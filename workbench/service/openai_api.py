@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from workbench.errors import WorkbenchError
-from workbench.presentation import format_locator
+from workbench.presentation import format_locator, unexpected_message
 
 if TYPE_CHECKING:
     from workbench.workbench import Workbench
@@ -127,6 +127,8 @@ def build_app(workbench: Workbench, *, token: str | None = None) -> FastAPI:
         except WorkbenchError as exc:
             return error(422 if exc.title.startswith(("Bad", "Nothing")) else 500,
                          f"{exc.title}: {exc.message}", "invalid_request_error")  # fmt: skip
+        except Exception as exc:  # a bug: a message and a saved report, not a traceback
+            return error(500, unexpected_message(exc), "server_error")
 
     return app
 
@@ -198,7 +200,7 @@ class Call:
                 yield self._chunk({"content": value})
             elif kind == "error":
                 message = (f"{value.title}: {value.message}" if isinstance(value, WorkbenchError)
-                           else f"{type(value).__name__}: the answer failed")  # fmt: skip
+                           else unexpected_message(value))  # fmt: skip
                 yield f"data: {json.dumps({'error': {'message': message}})}\n\n"
                 break
             else:
