@@ -224,8 +224,10 @@ def test_openai_client_gets_cited_answers(served: str, home: dict[str, str]) -> 
         assert streamed.endswith(text[len(fields["answer"]):])  # the checked sources last
 
     plain = client.chat.completions.create(
-        model=BUNDLED_NAME, messages=[{"role": "user", "content": "Say hello."}], max_tokens=8
-    )
+        model=BUNDLED_NAME, max_tokens=8,
+        messages=[{"role": "developer", "content": "Be brief."},
+                  {"role": "user", "content": "Say hello."}],
+    )  # fmt: skip
     assert plain.choices[0].message.content and "workbench" not in (plain.model_extra or {})
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 LIBRARY_MODEL = "workbench"
 MAX_QUESTION = 4000  # characters: a question, not a document
+ROLES = {"system", "user", "assistant"}  # what every chat template knows
 
 
 class Message(BaseModel):
@@ -151,7 +152,10 @@ class Call:
                 usage = record["usage"]
                 text = record["answer"] + sources_text(record["citations"])
                 return text, "stop", usage, structured(record)
-            messages = [{"role": m.role, "content": text_of(m)} for m in body.messages]
+            messages = [
+                {"role": m.role if m.role in ROLES else "user", "content": text_of(m)}
+                for m in body.messages
+            ]  # a tool's or developer's turn reads as user's
             done = self.workbench.chat(
                 messages, model=body.model, temperature=body.temperature,
                 max_tokens=body.max_completion_tokens or body.max_tokens, on_token=on_token,
