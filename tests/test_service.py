@@ -75,6 +75,7 @@ def test_mcp_tools_over_stdio_with_the_sdk_client(home: dict[str, str]) -> None:
         ("search", {"query": "x", "mode": "sideways"}),
         ("ask", {"question": "   "}),
         ("ingest", {}),
+        ("ask", {"question": QUESTION, "model": home["OUTSIDE"]}),
     ])  # fmt: skip
     names = {tool.name for tool in tools}
     assert names == {"search", "ask", "read", "list_files", "status", "agent"}  # no ingest
@@ -94,7 +95,8 @@ def test_mcp_tools_over_stdio_with_the_sdk_client(home: dict[str, str]) -> None:
     paths = {f["path"] for f in listed.structured_content["files"]}
     assert {f"{library}/travel.md", f"{library}/stock.csv"} <= paths
     assert status.structured_content["files"] >= 2 and status.structured_content["folders"]
-    outside, link, dotdot, bad_mode, empty, ingest = refused
+    outside, link, dotdot, bad_mode, empty, ingest, model_path = refused
+    assert model_path.is_error and "No model named" in model_path.content[0].text
     for result in (outside, link, dotdot):
         assert result.is_error
         message = result.content[0].text
@@ -249,6 +251,9 @@ def test_a_wrong_or_missing_key_gets_401(served: str) -> None:
     with pytest.raises(BadRequestError, match="up to 4,000"):
         unknown.chat.completions.create(model="workbench", messages=long_question)
 
+    with pytest.raises(NotFoundError, match="No model named"):  # never a path it would open
+        unknown.chat.completions.create(model="/etc/passwd",
+                                        messages=[{"role": "user", "content": "hi"}])  # fmt: skip
     with pytest.raises(NotFoundError, match="workbench"):
         unknown.chat.completions.create(model="no-such-model",
                                         messages=[{"role": "user", "content": "hi"}])  # fmt: skip

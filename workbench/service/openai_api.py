@@ -115,10 +115,11 @@ def build_app(workbench: Workbench, *, token: str | None = None) -> FastAPI:
                          "or send the text to a chat model instead.",
                          "invalid_request_error")  # fmt: skip
         if body.model != LIBRARY_MODEL:
-            try:
-                workbench.model(body.model)
-            except WorkbenchError as exc:
-                message = f"{exc.message} Or use the model `{LIBRARY_MODEL}` to ask the library."
+            # Only models Workbench lists: a client never names a file for the server to open.
+            names = await asyncio.to_thread(lambda: [m.name for m in workbench.models()])
+            if body.model not in names:
+                message = (f"No model named '{body.model}'. Models: {', '.join(names)}; or "
+                           f"use the model `{LIBRARY_MODEL}` to ask the library.")  # fmt: skip
                 return error(404, message, "invalid_request_error", "model_not_found")
         call = Call(workbench, body, model_lock)
         if body.stream:
