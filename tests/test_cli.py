@@ -76,6 +76,14 @@ def test_errors_are_messages_not_tracebacks(workbench: Any, tmp_path: Path) -> N
     assert result.exit_code == 1 and "workbench add PATH" in result.stderr
     result = run(workbench, "search", "x", "--mode", "fuzzy")
     assert result.exit_code == 1 and "hybrid, vector, text" in result.stderr
+    # An option out of its range is a usage error naming the option, not "an unexpected
+    # error" with a crash report (typer's vendored click raises its own exceptions).
+    for args, option in ((["search", "x", "--k", "0"], "--k"), (["stats", "--days", "0"], "--days"),
+                         (["watch", "--metrics-port", "70000"], "--metrics-port")):  # fmt: skip
+        result = run(workbench, *args)
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for '{option}'" in result.output
+        assert "unexpected error" not in result.output
 
 
 def test_paths_and_plugins(workbench: Any, workbench_home: Path) -> None:

@@ -43,7 +43,10 @@ class WorkbenchGroup(typer.core.TyperGroup):
         except KeyboardInterrupt:
             err_console.print("Interrupted.")
             raise typer.Exit(130) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
+        # typer vendors its own click: a bad option value (`--k 0`) raises typer's
+        # BadParameter, a TyperException and not a click.ClickException.
+        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort,
+                typer.TyperException):
             raise
         except Exception as exc:  # a bug: a message and a saved traceback, never a traceback
             if os.environ.get("WORKBENCH_DEBUG"):
