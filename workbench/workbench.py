@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from workbench.config import Settings
+from workbench.errors import WorkbenchError
 from workbench.paths import Paths, demo_library, resolve_paths
 
 if TYPE_CHECKING:
@@ -303,6 +304,18 @@ class Workbench:
         """The model called ``name`` (a name or a .gguf path), or the default model."""
         return self.catalog.model(name)
 
+    def listed_model(self, name: str) -> ModelInfo:
+        """The model ``models()`` lists as ``name``; never a file path (``model`` also takes
+        a .gguf path, for the CLI): a service's clients must not name files to open."""
+        models = self.models()
+        found = next((info for info in models if info.name == name), None)
+        if found is None:
+            raise WorkbenchError(
+                f"No model named '{name}'. Models: {', '.join(m.name for m in models)}.",
+                "Unknown model",
+            )
+        return found
+
     def use_model(self, name: str) -> ModelInfo:
         """Make ``name`` the default chat model (remembered across runs)."""
         return self.catalog.use(name)
@@ -361,7 +374,6 @@ class Workbench:
 
         from workbench.core.index.failures import explained
         from workbench.core.lineage import lineage
-        from workbench.errors import WorkbenchError
 
         target = str(Path(path).expanduser().absolute())
         engines = [engine.as_json() for engine in self.registry.engines()]

@@ -151,6 +151,10 @@ def build_server(workbench: Workbench, *, allow_write: bool = False) -> MCPServe
 
         return await anyio.to_thread.run_sync(guarded)
 
+    def listed(model: str | None) -> str | None:
+        """A model the client named, if Workbench lists it (never a file path)."""
+        return None if model is None else workbench.listed_model(model).name
+
     @server.tool(annotations=READ_ONLY)
     async def search(
         query: Annotated[
@@ -175,8 +179,7 @@ def build_server(workbench: Workbench, *, allow_write: bool = False) -> MCPServe
     ) -> AskOutput:
         """Answer a question from the library with a local model, citing checked sources; it
         declines (declined=true) rather than guess when the files do not say."""
-        record = await run(lambda: workbench.ask(question, model=listed(workbench, model)),
-                           model=True)  # fmt: skip
+        record = await run(lambda: workbench.ask(question, model=listed(model)), model=True)
         return ask_output(record.as_json())
 
     @server.tool(annotations=READ_ONLY)
@@ -224,7 +227,7 @@ def build_server(workbench: Workbench, *, allow_write: bool = False) -> MCPServe
         """A local model that searches and reads the library step by step, then answers with
         checked citations (slower than ask; for questions that need several files)."""
         done = await run(
-            lambda: workbench.agents.run(task, model=listed(workbench, model), max_steps=max_steps),
+            lambda: workbench.agents.run(task, model=listed(model), max_steps=max_steps),
             model=True,
         )
         data = done.as_json()
@@ -249,18 +252,6 @@ def build_server(workbench: Workbench, *, allow_write: bool = False) -> MCPServe
                                 seconds=data["seconds"], problems=data["problems"])  # fmt: skip
 
     return server
-
-
-def listed(workbench: Workbench, model: str | None) -> str | None:
-    """``model`` if Workbench lists a model of that name: a client never names a file for
-    the server to open (the CLI's --model also takes a .gguf path; tools do not)."""
-    if model is None:
-        return None
-    names = [info.name for info in workbench.models()]
-    if model not in names:
-        raise WorkbenchError(f"No model named '{model}'. Models: {', '.join(names)}.",
-                             "Unknown model")  # fmt: skip
-    return model
 
 
 def ask_output(data: dict[str, Any]) -> AskOutput:

@@ -116,12 +116,12 @@ def build_app(workbench: Workbench, *, token: str | None = None) -> FastAPI:
                          "invalid_request_error")  # fmt: skip
         if body.model != LIBRARY_MODEL:
             # Only models Workbench lists: a client never names a file for the server to open.
-            names = await asyncio.to_thread(lambda: [m.name for m in workbench.models()])
-            if body.model not in names:
-                message = (f"No model named '{body.model}'. Models: {', '.join(names)}; or "
-                           f"use the model `{LIBRARY_MODEL}` to ask the library.")  # fmt: skip
+            try:
+                await asyncio.to_thread(workbench.listed_model, body.model)
+            except WorkbenchError as exc:
+                message = f"{exc.message} Or use the model `{LIBRARY_MODEL}` to ask the library."
                 return error(404, message, "invalid_request_error", "model_not_found")
-        call = Call(workbench, body, model_lock)
+        call = Call(workbench, body, model_lock, asked[-1])
         if body.stream:
             return StreamingResponse(call.events(), media_type="text/event-stream")
         try:
@@ -138,8 +138,10 @@ def build_app(workbench: Workbench, *, token: str | None = None) -> FastAPI:
 class Call:
     """One chat completion: the library's answer (model ``workbench``) or a plain chat."""
 
-    def __init__(self, workbench: Workbench, body: ChatRequest, lock: threading.Lock) -> None:
-        self.workbench, self.body, self.lock = workbench, body, lock
+    def __init__(
+        self, workbench: Workbench, body: ChatRequest, lock: threading.Lock, question: str
+    ) -> None:
+        self.workbench, self.body, self.lock, self.question = workbench, body, lock, question
         self.id = f"chatcmpl-{secrets.token_hex(8)}"
         self.created = int(time.time())
 
@@ -148,8 +150,7 @@ class Call:
         body = self.body
         with self.lock:
             if body.model == LIBRARY_MODEL:
-                question = [text_of(m) for m in body.messages if m.role == "user"][-1]
-                record = self.workbench.ask(question, on_token=on_token).as_json()
+                record = self.workbench.ask(self.question, on_token=on_token).as_json()
                 usage = record["usage"]
                 text = record["answer"] + sources_text(record["citations"])
                 return text, "stop", usage, structured(record)

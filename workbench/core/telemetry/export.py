@@ -43,17 +43,8 @@ class Exporting:
     def active(self) -> bool:
         return bool(self.traces or self.metrics or self.prometheus)
 
-    def as_json(self) -> dict[str, Any]:
-        return {"traces": self.traces, "metrics": self.metrics,
-                "prometheus": self.prometheus, "refused": self.refused}  # fmt: skip
-
 
 _configured: Exporting | None = None
-
-
-def configured() -> Exporting | None:
-    """What ``configure`` set up in this process; None before it ran."""
-    return _configured
 
 
 def endpoint(signal: str, environ: Mapping[str, str]) -> str | None:

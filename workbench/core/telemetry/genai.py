@@ -64,9 +64,10 @@ class TracedChat:
     def untraced(self) -> Any:
         return self._model
 
-    def _attributes(self, operation: str = "chat") -> dict[str, Any]:
+    def _attributes(self) -> dict[str, Any]:
+        """What every chat span and metric of this model carries."""
         return {
-            "gen_ai.operation.name": operation,
+            "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": self.provider,
             "gen_ai.request.model": self._model.name,
         }
@@ -79,14 +80,14 @@ class TracedChat:
         on_token: Callable[[str], None] = lambda text: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Any:
-        attributes = self._attributes() | {
+        metric = self._attributes()
+        attributes = metric | {
             "gen_ai.request.max_tokens": params.max_tokens,
             "gen_ai.request.temperature": params.temperature,
             "gen_ai.request.seed": params.seed,
             "gen_ai.output.type": "json" if params.json_schema else "text",
         }
         watch = Stopwatch()
-        metric = self._attributes()
         try:
             with span(f"chat {self._model.name}", attributes, _kind(self.provider)) as current:
                 content(current, "gen_ai.system_instructions", system_instructions(messages))
