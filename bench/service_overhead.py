@@ -15,6 +15,7 @@ answer record, computed inside the server exactly as for an in-process call):
 - in-process: the record's first_token_ms of the same questions asked through the facade
   here (the baseline figure the others are compared with).
 
+``--busy`` keeps one core busy throughout (a desktop doing something else).
 Goal: first-token overhead <= 50 ms.
 """
 
@@ -113,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=500)
     parser.add_argument("--questions", type=int, default=12)
+    parser.add_argument("--busy", action="store_true", help="one core busy throughout")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     with (SCIFACT / "queries.jsonl").open() as handle:
@@ -127,12 +129,18 @@ def main() -> None:
                 "WORKBENCH_SCAN_MODEL_CACHES": "false"}  # fmt: skip
         os.environ.update(env)
         results: dict[str, Any] = {"docs": args.docs, "questions": len(questions),
-                                   "cores": os.cpu_count()}  # fmt: skip
-        runs = {
-            "in_process": in_process(questions),
-            "mcp": through_mcp(questions, env),
-            "serve": through_serve(questions, env),
-        }
+                                   "cores": os.cpu_count(), "busy": args.busy}  # fmt: skip
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy \
+            else None  # fmt: skip
+        try:
+            runs = {
+                "in_process": in_process(questions),
+                "mcp": through_mcp(questions, env),
+                "serve": through_serve(questions, env),
+            }
+        finally:
+            if spinner is not None:
+                spinner.kill()
     for path, rows in runs.items():
         results[path] = {key: {"p50": round(percentile([r[key] for r in rows], 50), 1),
                                "p95": round(percentile([r[key] for r in rows], 95), 1)}
