@@ -20,6 +20,16 @@ ENV_PREFIX = "WORKBENCH_"
 class Settings:
     """User settings. Each field can be set in config.toml or as WORKBENCH_<FIELD>."""
 
+    library_uri: str = ""
+    """Where the library's index lives: empty for the data folder (`workbench paths`), another
+    folder, or s3://bucket/prefix on S3-compatible storage, which takes its credentials and
+    endpoint from the standard AWS_* variables (README "Scaling out")."""
+
+    library_storage_options: dict[str, str] = field(default_factory=dict)
+    """Storage options for an s3:// library_uri, over the AWS_* variables, e.g. {endpoint =
+    "http://127.0.0.1:9000", allow_http = "true", region = "us-east-1"}. Secrets are refused
+    here: keep them in AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN."""
+
     max_file_mb: float = 25.0
     """Files larger than this many MiB are skipped with a reason instead of indexed."""
 
@@ -225,6 +235,20 @@ class Settings:
                 "metrics_port",
                 f"metrics_port must be 0 (off) or a port up to 65535, not {self.metrics_port}.",
             )
+        from workbench.core.index.location import Location, refused_option
+
+        if self.library_uri.strip():
+            try:
+                Location.parse(self.library_uri, environ={})
+            except WorkbenchError as exc:
+                raise SettingError("library_uri", exc.message) from None
+        secret = [k for k in self.library_storage_options if refused_option(k)]
+        if secret:
+            raise SettingError(
+                "library_storage_options",
+                f"library_storage_options may not hold {', '.join(secret)}: keep secrets in the "
+                "environment (AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never in a config file.",
+            )
         if self.embed_threads < 0:
             raise SettingError(
                 "embed_threads",
@@ -340,11 +364,22 @@ _EXAMPLES = {
     '"auto" or a whole number': '"auto"',
     '"auto" or a number': '"auto"',
     "a string": '"text"',
+    "a table of strings": '{endpoint = "http://127.0.0.1:9000"}',
 }
 
 
 def _parse(value: Any, type_name: str) -> tuple[str, Any]:
     """(what the type expects in words, the parsed value or _INVALID)."""
+    if "dict" in type_name:
+        expected = "a table of strings"
+        if isinstance(value, str):  # from the environment: key=value,key=value
+            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+            ok = all(len(pair) == 2 and pair[0].strip() for pair in pairs)
+            return expected, {k.strip(): v.strip() for k, v in pairs} if ok else _INVALID
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            simple = all(isinstance(v, str | bool | int | float) for v in value.values())
+            return expected, {k: _option_text(v) for k, v in value.items()} if simple else _INVALID
+        return expected, _INVALID
     if "list" in type_name:
         if isinstance(value, str):  # from the environment: comma-separated
             return "a list of strings", [part.strip() for part in value.split(",") if part.strip()]
@@ -368,6 +403,10 @@ def _parse(value: Any, type_name: str) -> tuple[str, Any]:
     if "float" in type_name:
         return "a number", _number(value, float)
     return "a string", value if isinstance(value, str) else _INVALID
+
+
+def _option_text(value: str | bool | int | float) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _number(value: Any, kind: type) -> Any:

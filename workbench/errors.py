@@ -25,14 +25,34 @@ class StoreLockedError(WorkbenchError):
 class StoreDamagedError(WorkbenchError):
     """The library index on disk cannot be read back (a truncated or missing data file)."""
 
-    def __init__(self, db_dir: object, detail: str) -> None:
+    def __init__(self, where: object, detail: str) -> None:
         super().__init__(
             f"The library index is damaged: run `workbench repair` to rebuild it from the files "
             f"in your folders (they are the source of truth; cached vectors that are intact are "
-            f"reused). Index: {db_dir}. What failed: {detail}",
+            f"reused). Index: {where}. What failed: {detail}",
             title="Library index damaged",
         )
         self.detail = detail
+
+
+class StoreUnreachableError(WorkbenchError):
+    """The object store that holds the library cannot be reached, or refuses the request."""
+
+    def __init__(self, where: object, problem: str) -> None:
+        bucket = "/".join(str(where).split("/", 3)[:3])
+        hint = (
+            f" Create the bucket first (e.g. `aws s3 mb {bucket}` with the same endpoint)."
+            if "NoSuchBucket" in problem
+            else ""
+        )
+        super().__init__(
+            f"The library at {where} cannot be reached: {problem}.{hint} Check library_uri, "
+            "AWS_ENDPOINT_URL (and AWS_ALLOW_HTTP=true for an http:// endpoint), AWS_REGION and "
+            "the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Nothing was changed; "
+            "run the command again once the store answers.",
+            title="Library unreachable",
+        )
+        self.problem = problem
 
 
 class DiskFullError(WorkbenchError):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from workbench.core.index import records
     from workbench.core.index.history import AsOf, IndexVersion
     from workbench.core.index.library import Library
+    from workbench.core.index.location import Location
     from workbench.core.index.search import SearchResult
     from workbench.core.index.sync import SyncProgress, SyncReport
     from workbench.core.index.watcher import LibraryWatcher, WatchEvent
@@ -88,12 +89,33 @@ class Workbench:
         return registry
 
     @functools.cached_property
+    def location(self) -> Location:
+        """Where the library's tables live: the ``library_uri`` setting, else the data folder.
+        In offline mode a library in object storage off this machine is refused."""
+        from workbench.core.index.location import Location
+
+        uri = self.settings.library_uri.strip()
+        location = Location.parse(uri or self.paths.db_dir, self.settings.library_storage_options)
+        if self.settings.offline and not location.on_this_machine():
+            raise WorkbenchError(
+                f"Offline mode is on, and the library is at {location} (endpoint "
+                f"{location.endpoint}), off this machine. Turn offline mode off, or point "
+                "library_uri at a folder or an endpoint on 127.0.0.1.",
+                "Offline",
+            )
+        return location
+
+    @functools.cached_property
     def library(self) -> Library:
         from workbench.core.index.library import Library
 
         return Library(
-            self.paths.db_dir, self.paths.lock_file, self.registry, self.embedder, self.settings
+            self.location, self.paths.lock_file, self.registry, self.embedder, self.settings
         )
+
+    def where(self) -> dict[str, str]:
+        """Where Workbench keeps its config, library and caches (`workbench paths`)."""
+        return self.paths.as_dict() | {"library_db": str(self.location)}
 
     @functools.cached_property
     def catalog(self) -> ModelCatalog:
@@ -378,7 +400,7 @@ class Workbench:
         target = str(Path(path).expanduser().absolute())
         engines = [engine.as_json() for engine in self.registry.engines()]
         chunker = {"chunk_tokens": self.settings.chunk_tokens, "embedder": self.embedder.id}
-        with explained(self.paths.db_dir):
+        with explained(self.location):
             found = lineage(self.library.store, target, chunker=chunker, engines=engines)
         if found is None:
             raise WorkbenchError(

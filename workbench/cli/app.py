@@ -45,8 +45,14 @@ class WorkbenchGroup(typer.core.TyperGroup):
             raise typer.Exit(130) from None
         # typer vendors its own click: a bad option value (`--k 0`) raises typer's
         # BadParameter, a TyperException and not a click.ClickException.
-        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort,
-                typer.TyperException):
+        except (
+            click.ClickException,
+            click.exceptions.Exit,
+            click.Abort,
+            typer.Exit,
+            typer.Abort,
+            typer.TyperException,
+        ):
             raise
         except Exception as exc:  # a bug: a message and a saved traceback, never a traceback
             if os.environ.get("WORKBENCH_DEBUG"):

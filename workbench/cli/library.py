@@ -183,7 +183,7 @@ def search(
 
 def paths(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Print where Workbench keeps its config, library and caches."""
-    data = get_workbench(ctx).paths.as_dict()
+    data = get_workbench(ctx).where()
     if json_:
         print_json(data)
         return

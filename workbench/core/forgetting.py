@@ -24,7 +24,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -481,24 +481,20 @@ def verify(store: Store, needles: Needles, logs: Logs, targets: set[str]) -> dic
     raw = [p.encode("utf-8", "surrogateescape") for p in sorted(targets)[:RAW_SCAN_PATHS]]
     raw += [needles.match.encode()] if needles.match else []
     files_scanned = bytes_scanned = 0
-    for path in _files_under([store.db_dir, *logs.journals, logs.thumbnails]):
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
+    for name, data in _stored_bytes(store, [*logs.journals, logs.thumbnails]):
         files_scanned += 1
         bytes_scanned += len(data)
-        if path.suffix == ".jsonl" or path.name.endswith(".jsonl.1"):
+        if name.endswith((".jsonl", ".jsonl.1")):
             pattern = needles.pattern
             text = data.decode("utf-8", "replace")
             if pattern and pattern.search(text):
-                matches.append(f"{path.name}: a forgotten path, hash or text")
+                matches.append(f"{Path(name).name}: a forgotten path, hash or text")
                 continue
         found = rewriting.scan_bytes(data, raw)
         if needles.match and needles.match.lower().encode() in data.lower():
             found.append(b"match")
         if found:
-            matches.append(f"{path.relative_to(path.anchor)}: {len(found)} needles")
+            matches.append(f"{name}: {len(found)} needles")
     return {
         "passed": not matches,
         "tables": len(list(table_names(store.db))),
@@ -513,6 +509,21 @@ def verify(store: Store, needles: Needles, logs: Logs, targets: set[str]) -> dic
         },
         "matches": matches,
     }
+
+
+def _stored_bytes(store: Store, local: list[Path]) -> Iterator[tuple[str, bytes]]:
+    """(name, content) of every object of the library (on disk or in its bucket), then of
+    the local logs and caches; what vanished meanwhile is passed over."""
+    for relative, _size in store.location.objects():
+        try:
+            yield store.location.child(relative), store.location.read_bytes(relative)
+        except FileNotFoundError:
+            continue
+    for path in _files_under(local):
+        try:
+            yield str(path.relative_to(path.anchor)), path.read_bytes()
+        except OSError:
+            continue
 
 
 def _files_under(roots: Iterable[Path]) -> Iterable[Path]:

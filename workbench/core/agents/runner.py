@@ -34,6 +34,7 @@ from workbench.core.answering.grounding import prepare_passages
 from workbench.core.answering.rag import Source, check_and_cite
 from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
+from workbench.core.index.location import Location
 from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
 
@@ -92,8 +93,9 @@ class AgentRunner:
         self._table: Any = None
 
     @property
-    def db_dir(self) -> Path:
-        return Path(self.library.db_dir)
+    def location(self) -> Location:
+        location: Location = self.library.location
+        return location
 
     @property
     def table(self) -> Any:

@@ -361,8 +361,10 @@ def read_passages(
     return {
         "path": path,
         "lines": _line_count(context, path),
-        "passages": [{"ordinal": row["ordinal"], "locator": _locator(row["locator"]),
-                      "text": row["text"]} for row in rows],  # fmt: skip
+        "passages": [
+            {"ordinal": row["ordinal"], "locator": _locator(row["locator"]), "text": row["text"]}
+            for row in rows
+        ],  # fmt: skip
     }
 
 

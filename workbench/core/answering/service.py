@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from workbench.core.answering.replay import ReplayResult
 from workbench.core.foreground import foreground, signal_file
 from workbench.core.index.failures import explaining
 from workbench.core.index.library import Library
+from workbench.core.index.location import Location
 from workbench.core.index.store import Store
 from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
@@ -47,8 +47,8 @@ class Answerer:
         self._window_vectors: dict[str, np.ndarray] = {}  # grounding windows, by text
 
     @property
-    def db_dir(self) -> Path:
-        return self.library.db_dir
+    def location(self) -> Location:
+        return self.library.location
 
     @property
     def log(self) -> AnswerLog:

@@ -11,11 +11,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from workbench.errors import DiskFullError, StoreDamagedError, WorkbenchError
+from workbench.errors import (
+    DiskFullError,
+    StoreDamagedError,
+    StoreUnreachableError,
+    WorkbenchError,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,21 +28,26 @@ R = TypeVar("R")
 
 class HasIndex(Protocol):
     @property
-    def db_dir(self) -> Path: ...
+    def location(self) -> object: ...
 
 
 S = TypeVar("S", bound=HasIndex)
 
 _DISK_FULL = ("no space left on device", "disk quota exceeded", "os error 28")
+# An object store's failures, as LanceDB (object_store) and pyarrow word them.
+_OBJECT_STORE = ('store: "S3"', "AWS Error", "S3 error", "When getting information for key",
+                 "When listing objects", "When reading information")  # fmt: skip
 _DAMAGE = ("lance error", "lanceerror", "not found:", "corrupt", "failed to fill whole buffer")
 
 
-def translate(exc: BaseException, db_dir: Path) -> WorkbenchError | None:
+def translate(exc: BaseException, db_dir: object) -> WorkbenchError | None:
     """The WorkbenchError that explains ``exc``, or None when it is not a known failure."""
     if isinstance(exc, WorkbenchError):
         return None
     text = str(exc)
     lowered = text.lower()
+    if str(db_dir).startswith("s3://") and any(marker in text for marker in _OBJECT_STORE):
+        return StoreUnreachableError(db_dir, object_store_problem(text))
     if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
         marker in lowered for marker in _DISK_FULL
     ):
@@ -49,7 +59,7 @@ def translate(exc: BaseException, db_dir: Path) -> WorkbenchError | None:
 
 
 @contextlib.contextmanager
-def explained(db_dir: Path) -> Iterator[None]:
+def explained(db_dir: object) -> Iterator[None]:
     """Re-raise known low-level failures inside the block as WorkbenchErrors."""
     try:
         yield
@@ -61,14 +71,27 @@ def explained(db_dir: Path) -> Iterator[None]:
 
 
 def explaining(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-    """``explained`` around a method of a service whose index is at ``self.db_dir``."""
+    """``explained`` around a method of a service whose index is at ``self.location``."""
 
     def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with explained(self.db_dir):
+        with explained(self.location):
             return method(self, *args, **kwargs)
 
     functools.update_wrapper(wrapper, method)
     return wrapper
+
+
+def object_store_problem(text: str) -> str:
+    """What an object store said, in a few words: its error code, or the connection error."""
+    code = re.search(r"<Code>([^<]+)</Code>(?:<Message>([^<]+)</Message>)?", text)
+    if code:
+        return f"{code.group(1)} ({code.group(2)})" if code.group(2) else code.group(1)
+    for marker in ("Connection refused", "dns error", "timed out", "certificate", "error 403",
+                   "AWS Error ACCESS_DENIED", "AWS Error NETWORK_CONNECTION"):  # fmt: skip
+        if marker.lower() in text.lower():
+            return marker
+    status = re.search(r"status: (\d{3})", text)
+    return f"HTTP status {status.group(1)}" if status else first_line(text)
 
 
 def first_line(text: str) -> str:

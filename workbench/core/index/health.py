@@ -9,12 +9,12 @@ from workbench.core.index.coverage import coverage_report, kind_of
 from workbench.core.index.failures import explained
 from workbench.core.index.library import Library, NoProgress
 from workbench.core.index.records import DoctorReport, FileProblem, LibraryStatus, RepairResult
-from workbench.core.index.repair import restore, salvage, set_aside
+from workbench.core.index.repair import restore, salvage
 
 
 def library_status(library: Library) -> LibraryStatus:
     """Files and chunks in the index, by status and by kind (the kind `doctor` uses too)."""
-    with explained(library.db_dir):
+    with explained(library.location):
         return _status(library)
 
 
@@ -35,7 +35,7 @@ def _status(library: Library) -> LibraryStatus:
 
 def doctor(library: Library) -> DoctorReport:
     """Coverage: files per kind and status, OCR, no-text files, failures, engines."""
-    with explained(library.db_dir):
+    with explained(library.location):
         return _doctor(library)
 
 
@@ -70,7 +70,7 @@ def repair(
     with library.store.writing(timeout=30):
         problems = library.store.check(full=True)
         saved = salvage(library.store)
-        aside = set_aside(library.db_dir)
+        aside = library.location.set_aside()
         library.reopen()  # the Store and Syncer were built on the old index
         restore(library.store, saved)
     result = RepairResult(problems, str(aside), saved.counts(), saved.folders)

@@ -14,12 +14,10 @@ of the current index: a library that syncs all day stays a small multiple of its
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -336,27 +334,22 @@ def usage(store: Store) -> dict[str, Any]:
 
 
 def footprint(table: Any) -> tuple[int, int]:
-    """(bytes on disk, bytes the current version needs): data files, deletion files and
-    indexes; the difference is what history costs."""
+    """(bytes stored, bytes the current version needs): data files, deletion files and
+    indexes; the difference is what history costs. One listing, on disk or in a bucket."""
+    from workbench.core.index.location import Location
+
     dataset = table.to_lance()
-    root = Path(dataset.uri)
-    live_files: set[Path] = set()
-    for fragment in dataset.get_fragments():
-        live_files.update(root / "data" / f.path for f in fragment.data_files())
-    live = sum(_size(path) for path in live_files)
+    stored = dict(Location(dataset.uri, table_storage_options(table)).objects())
+    live = sum(
+        stored.get(f"data/{f.path}", 0)
+        for fragment in dataset.get_fragments()
+        for f in fragment.data_files()
+    )
     live += sum(int(index.total_size_bytes or 0) for index in dataset.describe_indices())
-    return _tree_size(root), live
+    return sum(stored.values()), live
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _tree_size(root: Path) -> int:
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        total += sum(_size(Path(folder) / name) for name in files)
-    return total
+def table_storage_options(table: Any) -> dict[str, str]:
+    """The storage options a LanceDB table was opened with (none for a local one)."""
+    options = getattr(getattr(table, "_conn", None), "storage_options", None)
+    return dict(options or {})

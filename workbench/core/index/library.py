@@ -21,6 +21,7 @@ from workbench.core.foreground import foreground, signal_file
 from workbench.core.index import history
 from workbench.core.index.failures import explaining
 from workbench.core.index.history import AsOf, IndexVersion
+from workbench.core.index.location import Location
 from workbench.core.index.records import (
     DoctorReport,
     FileState,
@@ -46,13 +47,13 @@ class Library:
 
     def __init__(
         self,
-        db_dir: Path,
+        location: Location | Path,
         lock_file: Path,
         registry: ExtractorRegistry,
         embedder: Any,
         settings: Settings,
     ) -> None:
-        self.db_dir = db_dir
+        self.location = location if isinstance(location, Location) else Location.parse(location)
         self.lock_file = lock_file
         self.registry = registry
         self.embedder = embedder
@@ -61,7 +62,7 @@ class Library:
     @functools.cached_property
     def store(self) -> Store:
         return Store(
-            self.db_dir,
+            self.location,
             self.embedder.dim,
             self.lock_file,
             keep_versions=timedelta(days=self.settings.index_history_days),
@@ -191,7 +192,7 @@ class Library:
         """Raise StoreDamagedError when a table of the index cannot be read back (quick)."""
         problems = self.store.check()
         if problems:
-            raise StoreDamagedError(self.db_dir, "; ".join(problems))
+            raise StoreDamagedError(self.location, "; ".join(problems))
 
     @explaining
     def ingest(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -54,14 +53,6 @@ def salvage(store: Store) -> Salvage:
         if rows is not None:
             saved.folders = sorted({f for f in rows.column("folder").to_pylist() if f})
     return saved
-
-
-def set_aside(db_dir: Path) -> Path:
-    """Move the damaged index out of the way; returns where it went."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = db_dir.with_name(f"{db_dir.name}.damaged-{stamp}")
-    db_dir.rename(target)
-    return target
 
 
 def restore(store: Store, saved: Salvage) -> None:

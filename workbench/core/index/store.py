@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
@@ -22,6 +23,7 @@ import pyarrow as pa
 
 from workbench.core import telemetry
 from workbench.core.index.integrity import check_tables, salvage_table
+from workbench.core.index.location import Location
 from workbench.core.index.locks import LockHeld, exclusive_lock
 from workbench.core.index.schema import (
     CHUNKS,
@@ -50,23 +52,20 @@ NEVER = timedelta(days=365 * 1000)
 
 
 class Store:
-    """LanceDB tables under ``db_dir``; one writer at a time (see ``writing``)."""
+    """LanceDB tables at ``location``; one writer at a time (see ``writing``)."""
 
     def __init__(
         self,
-        db_dir: Path,
+        location: Location | Path,
         dim: int,
         lock_file: Path | None = None,
         keep_versions: timedelta = timedelta(days=7),
         history_budget: float = 1.0,
         pinned: dict[str, int] | None = None,
     ) -> None:
-        import lancedb
-
-        db_dir.mkdir(parents=True, exist_ok=True)
-        self.db_dir = db_dir
+        self.location = location if isinstance(location, Location) else Location.parse(location)
         self.dim = dim
-        self.lock_file = lock_file or db_dir.parent / "write.lock"
+        self.lock_file = lock_file or default_lock_file(self.location)
         # Older table versions stay readable this long, so a logged answer can be re-run
         # against the index version it was given; compaction prunes what is older.
         self.keep_versions = keep_versions
@@ -74,7 +73,7 @@ class Store:
         # Table versions this Store reads (a read-only snapshot: `--as-of`, replay).
         self.pinned = dict(pinned or {})
         # Interval 0: every read sees commits made by other processes (watch, ingest).
-        self.db = lancedb.connect(str(db_dir), read_consistency_interval=timedelta(0))
+        self.db = self.location.connect(read_consistency_interval=timedelta(0))
         self._tables: dict[str, Any] = {}
         # Per thread: the watcher and a "Sync now" share one Store in the terminal UI, and
         # only the thread that took the lock may re-enter it.
@@ -96,7 +95,7 @@ class Store:
             stored = table.schema.field("vector").type if "vector" in schema.names else None
             if stored is not None and stored != schema.field("vector").type:
                 raise WorkbenchError(
-                    f"The library at {self.db_dir} holds vectors of another size ({stored}) than "
+                    f"The library at {self.location} holds vectors of another size ({stored}) than "
                     f"the current embedder ({self.dim} dimensions). Switch back to the embedder "
                     "it was built with, or delete the library folder and run `workbench ingest`.",
                     title="Embedder mismatch",
@@ -123,7 +122,7 @@ class Store:
     def snapshot(self, versions: dict[str, int]) -> Store:
         """A read-only Store over the given table versions (e.g. ``{"chunks": 12}``)."""
         return Store(
-            self.db_dir, self.dim, self.lock_file, self.keep_versions, self.history_budget,
+            self.location, self.dim, self.lock_file, self.keep_versions, self.history_budget,
             pinned=versions,
         )  # fmt: skip
 
@@ -163,7 +162,7 @@ class Store:
                     self._lock_state.held = False
         except LockHeld as held:
             raise StoreLockedError(
-                f"The library at {self.db_dir} is being written by process {held.holder}. Wait "
+                f"The library at {self.location} is being written by process {held.holder}. Wait "
                 "for it to finish (or stop `workbench watch`), then try again. Searching still "
                 "works.",
                 title="Library busy",
@@ -341,21 +340,17 @@ class Store:
         return int(self.chunks.version)
 
     # -- forgotten paths (core/forgetting.py) -------------------------------------------------
-    @property
-    def forgotten_file(self) -> Path:
-        """Digests of forgotten paths still on disk, which syncs skip (never the paths)."""
-        return self.db_dir / "_forgotten.json"
+    # Digests of forgotten paths still on disk, which syncs skip (never the paths).
+    FORGOTTEN = "_forgotten.json"
 
     def forgotten(self) -> set[str]:
         try:
-            return set(json.loads(self.forgotten_file.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            return set()
+            return set(json.loads(self.location.read_bytes(self.FORGOTTEN)))
+        except (FileNotFoundError, ValueError):
+            return set()  # (an unreachable store raises: syncs must not index forgotten files)
 
     def set_forgotten(self, digests: set[str]) -> None:
-        partial = self.forgotten_file.with_suffix(".part")
-        partial.write_text(json.dumps(sorted(digests)), encoding="utf-8")
-        partial.replace(self.forgotten_file)
+        self.location.write_bytes(self.FORGOTTEN, json.dumps(sorted(digests)).encode())
 
     # -- damage -----------------------------------------------------------------------------
     def check(self, full: bool = False) -> list[str]:
@@ -381,6 +376,15 @@ def create_indexes(chunks: Any) -> bool:
     chunks.create_index("text", config=FTS(with_position=False), replace=True)
     chunks.create_index("path", config=BTree(), replace=True)
     return True
+
+
+def default_lock_file(location: Location) -> Path:
+    """The writer lock beside a local library; a remote one's lives in the temp folder."""
+    local = location.local
+    if local is not None:
+        return local.parent / "write.lock"
+    name = hashlib.sha256(location.uri.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"workbench-{name}.lock"
 
 
 def path_digest(path: str) -> str:
