@@ -25,6 +25,7 @@ Progress and a summary table go to stderr, the JSON to stdout (and ``--out``).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -32,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ DIM = 384
 BATCH = 65_536
 SCHEMA = pa.schema([pa.field("row", pa.int64()), pa.field("vector", pa.list_(pa.float32(), DIM))])
 STARTED = time.perf_counter()
+# Index statistics without the centroids (and without lance's warning about them).
+os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 
 def log(message: str) -> None:
@@ -168,7 +171,8 @@ def search(table: Any, vector: np.ndarray, limit: int, setting: dict[str, int | 
     if setting.get("refine_factor"):
         builder = builder.refine_factor(setting["refine_factor"])
     if setting.get("ef"):
-        builder = builder.ef(setting["ef"])
+        # LanceDB refuses ef < limit ("ef must be greater than or equal to k").
+        builder = builder.ef(max(setting["ef"], limit))
     return builder.select(["row", "_distance"]).limit(limit).to_arrow()
 
 
@@ -206,6 +210,7 @@ def build(table: Any, config: Any) -> dict[str, Any]:
         "index_type": info.index_type,
         "index_mb": round((info.size_bytes or 0) / 2**20, 2),
         "partitions": partitions(table, info.name),
+        "sub_vectors": (info.index_details or {}).get("compression", {}).get("num_sub_vectors"),
     }
 
 
@@ -248,7 +253,7 @@ def variants(rows: int, hnsw_max_rows: int, default_max_rows: int) -> list[Varia
         ]
         out.append(Variant("ivf_pq lancedb defaults", IvfPq(distance_type="cosine"), defaults))
     if rows <= hnsw_max_rows:
-        hnsw = [{"ef": ef} for ef in (20, 50, 100, 200)]
+        hnsw = [{"ef": ef} for ef in (20, 50, 100, 200)] + [{"ef": 50, "refine_factor": 10}]
         config = hnsw_sq()
         out.append(Variant("ivf_hnsw_sq p=1 m=20 efc=150", config, hnsw))
     return out
@@ -256,7 +261,8 @@ def variants(rows: int, hnsw_max_rows: int, default_max_rows: int) -> list[Varia
 
 def run_variants(
     table: Any, rows: int, queries: np.ndarray, exact: np.ndarray, todo: list[Variant],
-    warmup: int, dataset: str, results: list[dict[str, Any]], extra: Any = None,
+    warmup: int, dataset: str, results: list[dict[str, Any]], save: Callable[[], None],
+    extra: Any = None,
 ) -> None:  # fmt: skip
     """Build each variant's index in turn (replacing the last) and measure its settings."""
     for variant in todo:
@@ -271,6 +277,7 @@ def run_variants(
                 row.update(extra(setting))
             results.append(row)
             log(f"  {describe(row)}")
+        save()
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -285,8 +292,9 @@ def describe(row: dict[str, Any]) -> str:
 
 
 def run_synthetic(
-    real: Real, rows: int, args: argparse.Namespace, results: list[dict[str, Any]]
-) -> dict[str, Any]:
+    real: Real, rows: int, args: argparse.Namespace, results: list[dict[str, Any]],
+    save: Callable[[], None],
+) -> dict[str, Any]:  # fmt: skip
     queries = real.queries[: args.queries]
     with tempfile.TemporaryDirectory(dir=args.workdir, prefix="vector_index-") as folder:
         db = lancedb.connect(folder)
@@ -316,11 +324,13 @@ def run_synthetic(
         results.append(row)
         log(f"  {describe(row)}")
         todo = variants(rows, args.hnsw_max_rows, args.defaults_max_rows)
-        run_variants(table, rows, queries, exact.rows, todo, args.warmup, dataset, results)
+        run_variants(table, rows, queries, exact.rows, todo, args.warmup, dataset, results, save)
     return about
 
 
-def run_scifact(real: Real, args: argparse.Namespace, results: list[dict[str, Any]]) -> dict:
+def run_scifact(
+    real: Real, args: argparse.Namespace, results: list[dict[str, Any]], save: Callable[[], None]
+) -> dict[str, Any]:
     """ANN recall and nDCG@10 on a copy of the real SciFact chunks (all test queries)."""
     rows = len(real.vectors)
     exact = ExactTopK(real.queries)
@@ -353,15 +363,14 @@ def run_scifact(real: Real, args: argparse.Namespace, results: list[dict[str, An
         todo = [
             Variant(f"ivf_pq p={parts} m=48", ivf_pq(parts, 48), ivf),
             Variant(f"ivf_pq p={parts} m=96", ivf_pq(parts, 96), ivf),
-            Variant("ivf_pq p=64 m=48", ivf_pq(64, 48), ivf),
             Variant(
                 "ivf_hnsw_sq p=1 m=20 efc=150",
                 hnsw_sq(),
-                [{"ef": ef} for ef in (20, 50, 100)],
+                [{"ef": 20}, {"ef": 50}, {"ef": 100}, {"ef": 50, "refine_factor": 10}],
             ),
         ]
         run_variants(
-            table, rows, real.queries, exact.rows, todo, args.warmup, "scifact", results,
+            table, rows, real.queries, exact.rows, todo, args.warmup, "scifact", results, save,
             extra=lambda setting: ndcg(table, setting),
         )  # fmt: skip
     return {"rows": rows, "queries": len(real.query_ids)}
@@ -369,6 +378,12 @@ def run_scifact(real: Real, args: argparse.Namespace, results: list[dict[str, An
 
 def folder_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def checkpoint(out: dict[str, Any], path: str) -> None:
+    """The results so far, in case a later (bigger) part is stopped."""
+    if path:
+        Path(path).write_text(json.dumps({**out, "partial": True}, indent=2))
 
 
 def summary_table(results: list[dict[str, Any]]) -> str:
@@ -414,12 +429,16 @@ def main() -> None:
         "seed": args.seed,
         "synthetic": [],
     }
-    if not args.skip_scifact:
-        out["scifact"] = run_scifact(real, args, results)
-    for rows in (int(size) for size in args.sizes.split(",") if size):
-        out["synthetic"].append(run_synthetic(real, rows, args, results))
-    out["total_s"] = round(time.perf_counter() - STARTED, 1)
     out["results"] = results
+
+    def save() -> None:
+        checkpoint(out, args.out)
+
+    if not args.skip_scifact:
+        out["scifact"] = run_scifact(real, args, results, save)
+    for rows in (int(size) for size in args.sizes.split(",") if size):
+        out["synthetic"].append(run_synthetic(real, rows, args, results, save))
+    out["total_s"] = round(time.perf_counter() - STARTED, 1)
     print(summary_table(results), file=sys.stderr)
     report(out, args.out)
 

@@ -246,11 +246,24 @@ class Workbench:
         on_progress: Callable[[SyncProgress], None] = lambda progress: None,
         should_stop: Callable[[], bool] = lambda: False,
         lock_timeout: float = 30.0,
+        engine: str = "local",
+        address: str = "",
     ) -> SyncReport:
-        """Incrementally sync every folder, or only ``path`` (a folder or file in the library)."""
-        return self.library.ingest(
-            path, on_progress=on_progress, should_stop=should_stop, lock_timeout=lock_timeout
-        )
+        """Incrementally sync every folder, or only ``path`` (a folder or file in the library).
+
+        ``engine`` "ray" reads, extracts and embeds the changed files as Ray tasks, on this
+        machine or on the cluster at ``address``; the scan, the diff and every commit stay
+        here, so the index is the same as the local engine's."""
+        from workbench.core.index.engines import create_engine
+
+        runner = create_engine(engine, self.paths, self.settings, self.embedder.id, address)
+        try:
+            return self.library.ingest(
+                path, on_progress=on_progress, should_stop=should_stop,
+                lock_timeout=lock_timeout, engine=runner,
+            )  # fmt: skip
+        finally:
+            runner.close()
 
     def watcher(
         self,

@@ -73,11 +73,32 @@ def ingest(
     path: Annotated[
         str | None, typer.Argument(help="A library folder or file; all folders when omitted.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Where changed files are read, extracted and embedded: local (this process) "
+            "or ray (Ray tasks on this machine's cores or a cluster; pip install "
+            "'workbench[scale]').",
+            metavar="local|ray",
+        ),
+    ] = "local",
+    address: Annotated[
+        str,
+        typer.Option(
+            "--address",
+            help="The Ray cluster to use with --engine ray (e.g. 10.0.0.5:6379); "
+            "without it Ray runs on this machine.",
+            metavar="HOST:PORT",
+        ),
+    ] = "",
     json_: JsonFlag = False,
 ) -> None:
     """Sync the index with the disk: only new and changed files are processed."""
     workbench = get_workbench(ctx)
-    report = run_with_progress(lambda **kw: workbench.ingest(path, **kw), quiet=json_)
+    report = run_with_progress(
+        lambda **kw: workbench.ingest(path, engine=engine, address=address, **kw), quiet=json_
+    )
     if json_:
         print_json(report.as_json())
         return

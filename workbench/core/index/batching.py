@@ -88,6 +88,8 @@ class BatchWriter:
         self._background: Background | None = None
         self._should_stop: Callable[[], bool] = lambda: False
         self._takes_threads = _takes_threads(embedder)
+        # A sync engine that embeds elsewhere (``engines.RayEngine.embed``), or None: here.
+        self.embed_elsewhere: Callable[[list[str]], np.ndarray] | None = None
 
     @contextlib.contextmanager
     def yielding(self, should_stop: Callable[[], bool]) -> Iterator[Background | None]:
@@ -199,7 +201,12 @@ class BatchWriter:
     def _embed_texts(self, hashes: list[str], by_hash: dict[str, str]) -> dict[str, Any]:
         """Embed the texts of ``hashes``, updating the measured embedding speed."""
         texts = [by_hash[h] for h in hashes]
-        if self._background is None:
+        if self.embed_elsewhere is not None:
+            with genai.embedding(self.embedder, len(texts)):
+                began = time.perf_counter()
+                embedded = self.embed_elsewhere(texts)
+                seconds = time.perf_counter() - began
+        elif self._background is None:
             began = time.perf_counter()
             embedded = self._embed(texts)
             seconds = time.perf_counter() - began

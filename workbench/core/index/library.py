@@ -19,6 +19,7 @@ from workbench.config import Settings
 from workbench.core.extraction.registry import ExtractorRegistry
 from workbench.core.foreground import foreground, signal_file
 from workbench.core.index import history
+from workbench.core.index.engines import LocalEngine, RayEngine
 from workbench.core.index.failures import explaining
 from workbench.core.index.history import AsOf, IndexVersion
 from workbench.core.index.location import Location
@@ -202,11 +203,13 @@ class Library:
         on_progress: NoProgress = lambda progress: None,
         should_stop: Callable[[], bool] = lambda: False,
         lock_timeout: float = 30.0,
+        engine: LocalEngine | RayEngine | None = None,
     ) -> SyncReport:
         """Incrementally sync every folder, or only ``path`` (a folder or file in the library).
 
         Waits up to ``lock_timeout`` seconds for another writer (`workbench watch`) to finish
-        its batch before giving up with "Library busy".
+        its batch before giving up with "Library busy". ``engine`` reads, extracts and embeds
+        the changed files (``engines``; in this process by default).
         """
         folders = self.folders()
         if not folders:
@@ -222,7 +225,7 @@ class Library:
         self.check()
         report = self.syncer.sync(
             present, scope or present, on_progress=on_progress, should_stop=should_stop,
-            lock_timeout=lock_timeout,
+            lock_timeout=lock_timeout, engine=engine,
         )  # fmt: skip
         report.missing_folders = missing
         return report

@@ -3,6 +3,10 @@
 Read and hash the file; keep its record when only its mtime moved; reuse an identical file's
 chunks when it was renamed; otherwise extract and chunk it. A file that cannot be indexed
 gets a record saying why (skipped or failed), so it is reported once, not retried forever.
+
+Reading and extracting are the expensive part, and the part a sync engine may run elsewhere
+(``engines``): ``read_and_extract`` gives an ``Extracted`` that ``prepare`` takes instead of
+doing the work itself; every decision (unchanged, renamed, new, changed) stays here.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +23,65 @@ from workbench.core import telemetry
 from workbench.core.extraction.documents import ExtractionError, SkipFile
 from workbench.core.extraction.registry import ExtractorRegistry
 from workbench.core.index.batching import Prepared, chunk_id
-from workbench.core.index.chunking import chunk_blocks
+from workbench.core.index.chunking import Chunk, chunk_blocks
 from workbench.core.index.scanning import ScanEntry
 from workbench.core.index.store import FileRecord, Store
 
 if TYPE_CHECKING:  # sync imports this module; the report is only counted here
     from workbench.core.index.sync import SyncReport
+
+
+@dataclass
+class Extracted:
+    """What reading one file and extracting it gave, wherever that ran."""
+
+    hash: str = ""  # empty: the file could not be read (``reason``) or vanished
+    size: int = 0
+    status: str = "indexed"  # or "failed", "skipped"; "gone" when it vanished
+    reason: str = ""
+    kind: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    meta: str = ""
+
+
+def read_file(path: str) -> tuple[bytes | None, Extracted]:
+    """The file's bytes and hash; None and why when it cannot be read (or is gone)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, Extracted(status="gone")  # vanished after the scan
+    except OSError as exc:
+        return None, Extracted(status="failed", reason=f"cannot read: {exc.strerror or exc}")
+    return data, Extracted(hash=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def extract_chunks(
+    path: str, data: bytes, extractor: Any, embedder: Any, chunk_tokens: int
+) -> Extracted:
+    """Extract and chunk a file's ``data``: its kind, chunks and metadata, or why not."""
+    try:
+        extraction = extractor.extract(Path(path), data)
+    except SkipFile as exc:
+        return Extracted(status="skipped", reason=str(exc))
+    except ExtractionError as exc:
+        return Extracted(status="failed", reason=str(exc))
+    except Exception as exc:  # an extractor bug must not stop the sync: record it
+        reason = f"{extractor.name} extractor error: {type(exc).__name__}: {exc}"
+        return Extracted(status="failed", reason=reason)
+    chunks = chunk_blocks(extraction.blocks, embedder, chunk_tokens)
+    if not chunks:
+        return Extracted(status="skipped", reason="no text found in the file")
+    meta = json.dumps(extraction.metadata, separators=(",", ":"), default=str)
+    return Extracted(kind=extraction.kind, chunks=chunks, meta=meta)
+
+
+def read_and_extract(path: str, extractor: Any, embedder: Any, chunk_tokens: int) -> Extracted:
+    """Both steps at once (an engine that extracts ahead of the decisions)."""
+    data, read = read_file(path)
+    if data is None:
+        return read
+    extracted = extract_chunks(path, data, extractor, embedder, chunk_tokens)
+    return replace(extracted, hash=read.hash, size=read.size)
 
 
 class FilePreparer:
@@ -47,6 +104,12 @@ class FilePreparer:
             return False
         return record.status != "indexed" or record.embedder == self.embedder.id
 
+    def needs_reading(self, entry: ScanEntry) -> bool:
+        """Whether ``prepare`` would read the file (not skipped by a rule before that)."""
+        if entry.problem or self._size_problem(entry.size):
+            return False
+        return self.registry.for_path(entry.path)[0] is not None
+
     def prepare(
         self,
         entry: ScanEntry,
@@ -54,8 +117,10 @@ class FilePreparer:
         gone_by_hash: dict[str, str],
         gone: dict[str, FileRecord],
         report: SyncReport,
+        extracted: Extracted | None = None,
     ) -> Prepared | None:
-        """Read, hash and extract one file; None when it vanished since the scan."""
+        """Read, hash and extract one file (or take ``extracted``, done elsewhere); None
+        when it vanished since the scan."""
         record = self._blank_record(entry)
         if entry.problem:
             return self._not_indexed(record, "skipped", entry.problem, report)
@@ -66,22 +131,23 @@ class FilePreparer:
         size_problem = self._size_problem(entry.size)
         if size_problem:
             return self._not_indexed(record, "skipped", size_problem, report)
-        try:
-            data = Path(entry.path).read_bytes()
-        except FileNotFoundError:
-            return None  # vanished after the scan: the next sync sees it gone
-        except OSError as exc:
-            reason = f"cannot read: {exc.strerror or exc}"
-            return self._not_indexed(record, "failed", reason, report)
-        content_hash = hashlib.sha256(data).hexdigest()
-        record = replace(record, hash=content_hash, size=len(data))
+        data, read = (None, extracted) if extracted is not None else read_file(entry.path)
+        if not read.hash:
+            if read.status == "gone":
+                return None  # vanished after the scan: the next sync sees it gone
+            return self._not_indexed(record, "failed", read.reason, report)
+        content_hash = read.hash
+        record = replace(record, hash=content_hash, size=read.size)
         if previous is not None and previous.hash == content_hash and self.current(previous):
             report.unchanged += 1  # touched, not changed: remember the new mtime only
-            return Prepared(replace(previous, mtime_ns=entry.mtime_ns, size=len(data)))
+            return Prepared(replace(previous, mtime_ns=entry.mtime_ns, size=read.size))
         old_path = gone_by_hash.pop(content_hash, None)
         if old_path is not None and previous is None and self.current(gone[old_path]):
             return self._renamed(record, gone[old_path], report)
-        return self._extracted(record, extractor, data, previous is None, report)
+        if extracted is None:
+            assert data is not None
+            extracted = self._extracted(record, extractor, data)
+        return self._indexed(record, extracted, previous is None, report)
 
     def _blank_record(self, entry: ScanEntry) -> FileRecord:
         """The record of a file not (yet) indexed, from its scan entry alone."""
@@ -103,47 +169,38 @@ class FilePreparer:
             )
         return None
 
-    def _extracted(
-        self, record: FileRecord, extractor: Any, data: bytes, is_new: bool, report: SyncReport
-    ) -> Prepared:
+    def _extracted(self, record: FileRecord, extractor: Any, data: bytes) -> Extracted:
         """Extract and chunk a new or changed file's ``data`` (an ``extract`` span)."""
         attributes = {"workbench.file.kind": record.kind, "workbench.extractor": extractor.name,
                       "workbench.file.bytes": len(data)}  # fmt: skip
         watch = telemetry.Stopwatch()
         with telemetry.span(f"extract {record.kind}", attributes) as current:
             telemetry.content(current, "workbench.file.path", record.path)
-            prepared = self._extract(record, extractor, data, is_new, report)
-            outcome = prepared.record.status
+            extracted = extract_chunks(
+                record.path, data, extractor, self.embedder, self.settings.chunk_tokens
+            )
+            outcome = extracted.status
             if current.is_recording():
                 current.set_attributes({"workbench.outcome": outcome,
-                                        "workbench.chunks": len(prepared.chunks)})  # fmt: skip
+                                        "workbench.chunks": len(extracted.chunks)})  # fmt: skip
         labels = {"workbench.file.kind": record.kind, "workbench.outcome": outcome}
         telemetry.EXTRACT_DURATION.record(watch.seconds, labels)
-        return prepared
+        return extracted
 
-    def _extract(
-        self, record: FileRecord, extractor: Any, data: bytes, is_new: bool, report: SyncReport
+    def _indexed(
+        self, record: FileRecord, extracted: Extracted, is_new: bool, report: SyncReport
     ) -> Prepared:
-        try:
-            extraction = extractor.extract(Path(record.path), data)
-        except SkipFile as exc:
-            return self._not_indexed(record, "skipped", str(exc), report)
-        except ExtractionError as exc:
-            return self._not_indexed(record, "failed", str(exc), report)
-        except Exception as exc:  # an extractor bug must not stop the sync: record it
-            reason = f"{extractor.name} extractor error: {type(exc).__name__}: {exc}"
-            return self._not_indexed(record, "failed", reason, report)
-        chunks = chunk_blocks(extraction.blocks, self.embedder, self.settings.chunk_tokens)
-        if not chunks:
-            return self._not_indexed(record, "skipped", "no text found in the file", report)
+        """The Prepared of an extracted file, counted as new or changed (or why not)."""
+        if extracted.status != "indexed":
+            return self._not_indexed(record, extracted.status, extracted.reason, report)
+        chunks = extracted.chunks
         if is_new:
             report.new += 1
         else:
             report.changed += 1
         report.changes.append({"path": record.path, "action": "new" if is_new else "changed"})
-        meta = json.dumps(extraction.metadata, separators=(",", ":"), default=str)
         record = replace(
-            record, kind=extraction.kind, status="indexed", chunks=len(chunks), meta=meta
+            record, kind=extracted.kind, status="indexed", chunks=len(chunks), meta=extracted.meta
         )
         return Prepared(record, chunks)
 

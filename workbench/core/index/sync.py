@@ -30,6 +30,7 @@ from workbench.core.index.batching import (
     BatchWriter,
     chunk_id,
 )
+from workbench.core.index.engines import LocalEngine, RayEngine
 from workbench.core.index.preparing import FilePreparer
 from workbench.core.index.scanning import IgnoreRules, LinkPolicy, ScanEntry, scan_file, scan_folder
 from workbench.core.index.scope import in_scope, minimal_scope, under
@@ -117,18 +118,26 @@ class Syncer:
         should_stop: Callable[[], bool] = lambda: False,
         lock_timeout: float = 0.0,
         optimize: bool = True,
+        engine: LocalEngine | RayEngine | None = None,
     ) -> SyncReport:
         """Sync ``scope`` (files or folders inside ``folders``; all of ``folders`` when None).
 
         A path in ``scope`` that no longer exists has its index rows purged, so a watcher can
         pass the paths its events named, whatever happened to them. ``optimize=False`` leaves
         index compaction for later unless a lot has piled up (searches see new rows anyway).
+        ``engine`` reads, extracts and embeds the changed files (``engines``; here by default).
         """
         targets = minimal_scope(scope if scope else folders)
-        with telemetry.span("sync", {"workbench.sync.targets": len(targets)}) as current:
+        engine = engine or LocalEngine()
+        attributes = {"workbench.sync.targets": len(targets), "workbench.sync.engine": engine.name}
+        with telemetry.span("sync", attributes) as current:
             telemetry.content(current, "workbench.sync.scope", list(targets))
-            report = self._sync(folders, targets, on_progress, should_stop, lock_timeout,
-                                optimize)  # fmt: skip
+            self.writer.embed_elsewhere = engine.embed
+            try:
+                report = self._sync(folders, targets, on_progress, should_stop, lock_timeout,
+                                    optimize, engine)  # fmt: skip
+            finally:
+                self.writer.embed_elsewhere = None
             observed(current, report)
         return report
 
@@ -140,6 +149,7 @@ class Syncer:
         should_stop: Callable[[], bool],
         lock_timeout: float,
         optimize: bool,
+        engine: LocalEngine | RayEngine,
     ) -> SyncReport:
         started = time.perf_counter()
         began = self.clock()
@@ -158,7 +168,7 @@ class Syncer:
             gone = {p: r for p, r in records.items() if p not in seen and in_scope(p, target_set)}
             todo = self._changed(seen, records, report)
             with self.writer.yielding(should_stop):  # answers and searches go first
-                self._index(todo, records, gone, report, on_progress, should_stop, began)
+                self._index(todo, records, gone, report, on_progress, should_stop, began, engine)
                 self._purge_gone(gone, report)
                 if report.changes:
                     on_progress(SyncProgress("finish", len(todo), len(todo)))
@@ -258,6 +268,7 @@ class Syncer:
         on_progress: Callable[[SyncProgress], None],
         should_stop: Callable[[], bool],
         started: float,
+        engine: LocalEngine | RayEngine,
     ) -> None:
         """Prepare each file, embedding as it goes, and commit at least every
         ``flush_seconds``: a file finished more than that ago has been committed, so a kill
@@ -265,14 +276,15 @@ class Syncer:
         gone_by_hash = {r.hash: p for p, r in gone.items() if r.status == "indexed"}
         batch = Batch()
         flushed_at = started
-        for done, entry in enumerate(todo):
+        ahead = engine.extracted(todo, self.preparer.needs_reading)
+        for done, (entry, extracted) in enumerate(ahead):
             self.writer.pause()
             if should_stop():
                 report.interrupted = True
                 break
             on_progress(SyncProgress("index", done, len(todo), entry.path))
             prepared = self.preparer.prepare(
-                entry, records.get(entry.path), gone_by_hash, gone, report
+                entry, records.get(entry.path), gone_by_hash, gone, report, extracted
             )
             if prepared is None:
                 continue

@@ -1,0 +1,203 @@
+"""Where a sync reads, extracts and embeds the files that changed.
+
+The scan, the diff against the index and every decision stay in the syncing process, and
+every result is committed by its ``BatchWriter``, so crash safety and incrementality are the
+same whatever the engine. An engine only does the expensive middle: reading and extracting
+changed files (``extracted``) and embedding new chunk texts (``embed``).
+
+- ``LocalEngine`` (the default): in this process, file by file, as a desktop sync does.
+- ``RayEngine`` (``workbench ingest --engine ray [--address ADDR]``, the ``workbench[scale]``
+  extra): Ray tasks across the cores of this machine or a cluster's. Each worker builds the
+  same extractors and embedder from the same settings; the files must be readable at the
+  same paths on every node (a shared drive), like the library itself (object storage).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.config import Settings
+    from workbench.core.index.preparing import Extracted
+    from workbench.core.index.scanning import ScanEntry
+    from workbench.paths import Paths
+
+ENGINES = ("local", "ray")
+FILES_PER_TASK = 8  # files one extraction task reads: few enough to spread, enough to amortise
+EMBED_TASK_MIN = 32  # texts one embedding task gets at least
+
+
+class LocalEngine:
+    """Everything in this process: ``prepare`` reads and extracts, the writer embeds."""
+
+    name = "local"
+    embed: Callable[[list[str]], np.ndarray] | None = None
+
+    def extracted(
+        self, todo: Sequence[ScanEntry], wanted: Callable[[ScanEntry], bool]
+    ) -> Iterator[tuple[ScanEntry, Extracted | None]]:
+        for entry in todo:
+            yield entry, None
+
+    def close(self) -> None:
+        pass
+
+
+class RayEngine:
+    """Extraction and embedding as Ray tasks; results come back in the order of ``todo``."""
+
+    name = "ray"
+
+    def __init__(self, paths: Paths, settings: Settings, embedder_id: str, address: str = ""):
+        # Workers run the installed environment as it is: under `uv run`, Ray's hook would
+        # have each worker re-create the project's environment (rebuilding llama.cpp). Read
+        # when Ray is imported.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+        try:
+            import ray
+        except ImportError:
+            raise WorkbenchError(
+                "The Ray engine needs Ray, which is not installed. Install the extra with "
+                "`pip install 'workbench[scale]'` (or `uv sync --extra scale`), or ingest "
+                "without --engine ray.",
+                "Ray not installed",
+            ) from None
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
+            try:
+                ray.init(address=address or None, include_dashboard=False,
+                         log_to_driver=False, configure_logging=False)  # fmt: skip
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise WorkbenchError(
+                    f"Cannot join the Ray cluster at {address or 'this machine'}: "
+                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}. Start "
+                    "one with `ray start --head` and pass its address (e.g. --address "
+                    "127.0.0.1:6379), or leave --address out to run Ray on this machine.",
+                    "Ray unavailable",
+                ) from None
+        self.embedder_id = embedder_id
+        self.context = ray.put((paths, settings))
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        self.slots = max(1, int(resources.get("CPU", 1)))
+        self._extract = ray.remote(num_cpus=1)(_extract_files)
+        self._embed = ray.remote(num_cpus=1)(_embed_texts)
+
+    def extracted(
+        self, todo: Sequence[ScanEntry], wanted: Callable[[ScanEntry], bool]
+    ) -> Iterator[tuple[ScanEntry, Extracted | None]]:
+        """Each entry with what a worker read and extracted (None for those ``wanted`` says
+        need no reading: skipped by rule); at most two tasks per core in flight."""
+        groups = [todo[i : i + FILES_PER_TASK] for i in range(0, len(todo), FILES_PER_TASK)]
+        pending: deque[tuple[Sequence[ScanEntry], Any]] = deque()
+        upcoming = iter(groups)
+
+        def submit() -> None:
+            group = next(upcoming, None)
+            if group is not None:
+                paths = [entry.path for entry in group if wanted(entry)]
+                pending.append(
+                    (group, self._extract.remote(self.context, paths) if paths else None)
+                )
+
+        for _ in range(2 * self.slots):
+            submit()
+        while pending:
+            group, task = pending.popleft()
+            embedder_id, results = self.ray.get(task) if task is not None else ("", {})
+            self._check_embedder(embedder_id)
+            submit()
+            for entry in group:
+                yield entry, results.get(entry.path)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Vectors for ``texts``, split over the cluster's cores."""
+        size = max(EMBED_TASK_MIN, math.ceil(len(texts) / self.slots))
+        tasks = [
+            self._embed.remote(self.context, texts[i : i + size])
+            for i in range(0, len(texts), size)
+        ]
+        parts = []
+        for embedder_id, vectors in self.ray.get(tasks):
+            self._check_embedder(embedder_id)
+            parts.append(vectors)
+        return np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+    def _check_embedder(self, embedder_id: str) -> None:
+        if embedder_id and embedder_id != self.embedder_id:
+            raise WorkbenchError(
+                f"The Ray workers embed with {embedder_id}, this machine with "
+                f"{self.embedder_id}. Install the same Workbench version and plugins on every "
+                "node, with the same embedder setting.",
+                "Ray workers differ",
+            )
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+# -- on the workers --------------------------------------------------------------------------
+_worker: tuple[Any, Any] | None = None  # ((paths, settings), Workbench) built in this worker
+
+
+def _workbench(context: tuple[Paths, Settings]) -> Any:
+    """This worker's Workbench for ``context`` (built once: extractors and the embedder)."""
+    global _worker
+    if _worker is None or _worker[0] != context:
+        from workbench.workbench import Workbench
+
+        paths, settings = context
+        _worker = (context, Workbench(paths, settings))
+    return _worker[1]
+
+
+def _extract_files(
+    context: tuple[Paths, Settings], paths: list[str]
+) -> tuple[str, dict[str, Extracted]]:
+    from workbench.core.index.preparing import read_and_extract
+
+    workbench = _workbench(context)
+    chunk_tokens = workbench.settings.chunk_tokens
+    results = {}
+    for path in paths:
+        extractor, _reason = workbench.registry.for_path(path)
+        if extractor is not None:
+            results[path] = read_and_extract(path, extractor, workbench.embedder, chunk_tokens)
+    return workbench.embedder.id, results
+
+
+def _embed_texts(context: tuple[Paths, Settings], texts: list[str]) -> tuple[str, np.ndarray]:
+    import inspect
+
+    workbench = _workbench(context)
+    embedder = workbench.embedder
+    # One thread per task: Ray runs one task per core, so threads would only fight.
+    options = {"threads": 1} if "threads" in inspect.signature(embedder.embed).parameters else {}
+    size = workbench.settings.embed_batch_size
+    vectors = np.asarray(embedder.embed(texts, batch_size=size, **options), dtype=np.float32)
+    return embedder.id, vectors
+
+
+def create_engine(
+    name: str, paths: Paths, settings: Settings, embedder_id: str, address: str = ""
+) -> LocalEngine | RayEngine:
+    if name == "local":
+        if address:
+            raise WorkbenchError(
+                "--address names a Ray cluster; add --engine ray to use it.", "Bad option"
+            )
+        return LocalEngine()
+    if name == "ray":
+        return RayEngine(paths, settings, embedder_id, address)
+    raise WorkbenchError(
+        f"There is no sync engine {name!r}. Engines: {', '.join(ENGINES)}.", "Unknown engine"
+    )
