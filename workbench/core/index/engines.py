@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,7 @@ class RayEngine:
         self.ray = ray
         self.started = not ray.is_initialized()
         if self.started:
+            _check_reachable(address)  # ray.init would wait for an absent cluster for ever
             try:
                 ray.init(address=address or None, include_dashboard=False,
                          log_to_driver=False, configure_logging=False)  # fmt: skip
@@ -143,6 +145,27 @@ class RayEngine:
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse at once a cluster address (host:port, or ray://host:port) nothing answers at."""
+    if not address or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    problem = ""
+    if not host or not port.isdigit():
+        problem = "write it as HOST:PORT (the head node's GCS port, 6379 by default)"
+    else:
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as exc:
+            problem = f"nothing answers there ({exc.strerror or exc})"
+    if problem:
+        raise WorkbenchError(
+            f"Cannot join the Ray cluster at {address}: {problem}. Start one with `ray start "
+            "--head` and pass its address, or leave --address out to run Ray on this machine.",
+            "Ray unavailable",
+        )
 
 
 # -- on the workers --------------------------------------------------------------------------
