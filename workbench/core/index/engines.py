@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,13 @@ class RayEngine:
         if self.started:
             _check_reachable(address)  # ray.init would wait for an absent cluster for ever
             try:
-                ray.init(address=address or None, include_dashboard=False,
-                         log_to_driver=False, configure_logging=False)  # fmt: skip
+                with warnings.catch_warnings():
+                    # Ray starts its processes with fork+exec: nothing of LanceDB's runtime
+                    # runs in the child, so LanceDB's warning about fork does not apply.
+                    warnings.filterwarnings("ignore", "lance.* fork", RuntimeWarning)
+                    warnings.filterwarnings("ignore", "lance is not fork-safe", UserWarning)
+                    ray.init(address=address or None, include_dashboard=False,
+                             log_to_driver=False, configure_logging=False)  # fmt: skip
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise WorkbenchError(
                     f"Cannot join the Ray cluster at {address or 'this machine'}: "
