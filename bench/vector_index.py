@@ -333,7 +333,7 @@ def run_synthetic(
         flat_queries = queries[: args.flat_queries or len(queries)]
         row = {"dataset": dataset, "rows": rows, "variant": flat.name, "build_s": 0.0}
         row["search"] = {}
-        row.update(measure(table, flat_queries, exact.rows, {}, args.warmup))
+        row.update(measure(table, flat_queries, exact.rows[: len(flat_queries)], {}, args.warmup))
         results.append(row)
         log(f"  {describe(row)}")
         todo = variants(rows, args.every_variant)

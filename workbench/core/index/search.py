@@ -13,6 +13,11 @@ from workbench.core.index.store import Store, sql_str
 from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
 
+# How an ANN-indexed search reads (store.VECTOR_INDEX_ROWS): IVF partitions probed, and how
+# many times k candidates are re-ranked by exact distance (bench/vector_index.py).
+NPROBES = 20
+REFINE_FACTOR = 10
+
 MODES = ("hybrid", "vector", "text")
 _COLUMNS = ["id", "path", "ordinal", "text", "kind", "locator"]
 
@@ -129,7 +134,12 @@ def vector_search(
     if vector is None:
         with genai.embedding(embedder, 1):
             vector = embedder.embed([query])[0]
-    builder = store.chunks.search(vector, vector_column_name="vector").distance_type("cosine")
+    builder = (
+        store.chunks.search(vector, vector_column_name="vector")
+        .distance_type("cosine")
+        .nprobes(NPROBES)  # with an ANN index (large libraries); a flat scan ignores both
+        .refine_factor(REFINE_FACTOR)
+    )
     if where:
         builder = builder.where(where, prefilter=True)
     rows = builder.select([*_COLUMNS, "_distance"]).limit(k).to_arrow().to_pylist()

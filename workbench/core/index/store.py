@@ -47,6 +47,10 @@ from workbench.errors import StoreLockedError, WorkbenchError
 # Past these, a lazy index refresh (the watcher's, per batch) compacts and re-indexes.
 UNINDEXED_ROWS_LIMIT = 2000
 SMALL_FRAGMENTS_LIMIT = 64
+# Past this many chunks vector search goes through an ANN index (IVF-PQ, refined by exact
+# distances: bench/vector_index.py); below it a flat scan is exact and fast enough.
+VECTOR_INDEX_ROWS = 100_000
+VECTOR_SUB_VECTORS = 48  # PQ codes of 48 bytes a vector (384 dims / 8)
 # optimize() prunes nothing itself: history.prune does, keeping tagged versions.
 NEVER = timedelta(days=365 * 1000)
 
@@ -320,7 +324,9 @@ class Store:
         names = {index.name for index in chunks.list_indices()}
         if not any("text" in name for name in names):
             return create_indexes(chunks)
-        if not force and not self._index_lagging(chunks, names):
+        if not any("vector" in name for name in names) and create_vector_index(chunks):
+            force = True  # the new index's table is compacted with it
+        elif not force and not self._index_lagging(chunks, names):
             return False
         from workbench.core.index.history import prune
 
@@ -375,6 +381,7 @@ def create_indexes(chunks: Any) -> bool:
 
     chunks.create_index("text", config=FTS(with_position=False), replace=True)
     chunks.create_index("path", config=BTree(), replace=True)
+    create_vector_index(chunks)
     return True
 
 
@@ -385,6 +392,25 @@ def default_lock_file(location: Location) -> Path:
         return local.parent / "write.lock"
     name = hashlib.sha256(location.uri.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"workbench-{name}.lock"
+
+
+def create_vector_index(chunks: Any) -> bool:
+    """An IVF-PQ index on the chunks' vectors once there are VECTOR_INDEX_ROWS of them; later
+    rows join it when the table is optimized. Returns whether it was built now."""
+    rows = chunks.count_rows()
+    if rows < VECTOR_INDEX_ROWS:
+        return False
+    from lancedb.index import IvfPq
+
+    partitions = max(16, round(rows**0.5))  # ~sqrt(rows) rows a partition
+    with telemetry.span("create index vector", {"db.system.name": "lancedb", "rows": rows}):
+        chunks.create_index(
+            "vector",
+            config=IvfPq(distance_type="cosine", num_partitions=partitions,
+                         num_sub_vectors=VECTOR_SUB_VECTORS),
+            replace=True,
+        )  # fmt: skip
+    return True
 
 
 def path_digest(path: str) -> str:
