@@ -148,6 +148,10 @@ def test_an_unreachable_store_or_missing_bucket_is_a_clear_error(
     missing = attempt("s3://no-such-bucket/lib")
     assert missing.title == "Library unreachable"
     assert "NoSuchBucket" in missing.message and "aws s3 mb s3://no-such-bucket" in missing.message
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "false")
+    plain = attempt(f"s3://{s3_env['BUCKET']}/lib")
+    assert "the endpoint is http:// but AWS_ALLOW_HTTP is not true" in plain.message
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     down = attempt(f"s3://{s3_env['BUCKET']}/lib")
     assert down.title == "Library unreachable" and "Connection refused" in down.message

@@ -86,12 +86,17 @@ def object_store_problem(text: str) -> str:
     code = re.search(r"<Code>([^<]+)</Code>(?:<Message>([^<]+)</Message>)?", text)
     if code:
         return f"{code.group(1)} ({code.group(2)})" if code.group(2) else code.group(1)
+    if "BadScheme" in text:
+        return "the endpoint is http:// but AWS_ALLOW_HTTP is not true"
     for marker in ("Connection refused", "dns error", "timed out", "certificate", "error 403",
                    "AWS Error ACCESS_DENIED", "AWS Error NETWORK_CONNECTION"):  # fmt: skip
         if marker.lower() in text.lower():
             return marker
+    kind = re.search(r"HttpError \{ kind: (\w+)", text)
+    if kind:
+        return f"HTTP error ({kind.group(1)})"
     status = re.search(r"status: (\d{3})", text)
-    return f"HTTP status {status.group(1)}" if status else first_line(text)
+    return f"HTTP status {status.group(1)}" if status else first_line(text).split(" {")[0]
 
 
 def first_line(text: str) -> str:
