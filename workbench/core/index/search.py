@@ -13,11 +13,9 @@ from workbench.core.index.store import Store, sql_str
 from workbench.core.telemetry import genai
 from workbench.errors import WorkbenchError
 
-# How an ANN-indexed search reads (store.VECTOR_INDEX_ROWS): IVF partitions probed, HNSW
-# candidates kept, and how many times k candidates are re-ranked by exact distance
-# (bench/vector_index.py).
-NPROBES = 20
-EF = 100
+# How an ANN-indexed search reads (store.VECTOR_INDEX_ROWS): IVF partitions probed, and how
+# many times k candidates are re-ranked by exact distance (bench/vector_index.py).
+NPROBES = 200
 REFINE_FACTOR = 10
 
 MODES = ("hybrid", "vector", "text")
@@ -140,7 +138,6 @@ def vector_search(
         store.chunks.search(vector, vector_column_name="vector")
         .distance_type("cosine")
         .nprobes(NPROBES)  # with an ANN index (large libraries); a flat scan ignores them
-        .ef(max(EF, k * REFINE_FACTOR))
         .refine_factor(REFINE_FACTOR)
     )
     if where:
