@@ -43,6 +43,13 @@ if TYPE_CHECKING:
     from workbench.core.telemetry.stats import Stats
 
 
+def pipeline_parts(paths: Paths, settings: Settings) -> tuple[ExtractorRegistry, Embedder]:
+    """The extractors and embedder of a Workbench on ``paths`` with ``settings``: how each
+    Ray worker builds its own (``engines.RayEngine``)."""
+    workbench = Workbench(paths, settings)
+    return workbench.registry, workbench.embedder
+
+
 def load_plugins() -> pluggy.PluginManager:
     """The plugins of this data home: built-ins, installed distributions, loose plugin files."""
     from workbench.plugins import build_plugin_manager
@@ -256,7 +263,9 @@ class Workbench:
         here, so the index is the same as the local engine's."""
         from workbench.core.index.engines import create_engine
 
-        runner = create_engine(engine, self.paths, self.settings, self.embedder.id, address)
+        runner = create_engine(
+            engine, pipeline_parts, self.paths, self.settings, self.embedder.id, address
+        )
         try:
             return self.library.ingest(
                 path, on_progress=on_progress, should_stop=should_stop,

@@ -8,8 +8,9 @@ changed files (``extracted``) and embedding new chunk texts (``embed``).
 - ``LocalEngine`` (the default): in this process, file by file, as a desktop sync does.
 - ``RayEngine`` (``workbench ingest --engine ray [--address ADDR]``, the ``workbench[scale]``
   extra): Ray tasks across the cores of this machine or a cluster's. Each worker builds the
-  same extractors and embedder from the same settings; the files must be readable at the
-  same paths on every node (a shared drive), like the library itself (object storage).
+  same extractors and embedder from the same settings (with the ``build`` function the
+  facade hands over); the files must be readable at the same paths on every node (a shared
+  drive), like the library itself (object storage).
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.config import Settings
+    from workbench.core.extraction.registry import ExtractorRegistry
     from workbench.core.index.preparing import Extracted
     from workbench.core.index.scanning import ScanEntry
     from workbench.paths import Paths
 
 ENGINES = ("local", "ray")
+# Builds a worker's extractors and embedder from the paths and settings (picklable: a
+# module-level function, sent to the workers by reference).
+Build = Callable[["Paths", "Settings"], tuple["ExtractorRegistry", Any]]
 FILES_PER_TASK = 8  # files one extraction task reads: few enough to spread, enough to amortise
 EMBED_TASK_MIN = 32  # texts one embedding task gets at least
 
@@ -58,7 +63,9 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, paths: Paths, settings: Settings, embedder_id: str, address: str = ""):
+    def __init__(
+        self, build: Build, paths: Paths, settings: Settings, embedder_id: str, address: str = ""
+    ) -> None:
         # Workers run the installed environment as it is: under `uv run`, Ray's hook would
         # have each worker re-create the project's environment (rebuilding llama.cpp). Read
         # when Ray is imported.
@@ -93,7 +100,7 @@ class RayEngine:
                     "Ray unavailable",
                 ) from None
         self.embedder_id = embedder_id
-        self.context = ray.put((paths, settings))
+        self.context = ray.put((build, paths, settings))
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
         self.slots = max(1, int(resources.get("CPU", 1)))
         self._extract = ray.remote(num_cpus=1)(_extract_files)
@@ -175,49 +182,45 @@ def _check_reachable(address: str) -> None:
 
 
 # -- on the workers --------------------------------------------------------------------------
-_worker: tuple[Any, Any] | None = None  # ((paths, settings), Workbench) built in this worker
+Context = tuple[Build, "Paths", "Settings"]
+_worker: tuple[Context, tuple[ExtractorRegistry, Any]] | None = None  # built once per worker
 
 
-def _workbench(context: tuple[Paths, Settings]) -> Any:
-    """This worker's Workbench for ``context`` (built once: extractors and the embedder)."""
+def _parts(context: Context) -> tuple[ExtractorRegistry, Any, Settings]:
+    """This worker's extractors, embedder and settings for ``context`` (built once)."""
     global _worker
+    build, paths, settings = context
     if _worker is None or _worker[0] != context:
-        from workbench.workbench import Workbench
-
-        paths, settings = context
-        _worker = (context, Workbench(paths, settings))
-    return _worker[1]
+        _worker = (context, build(paths, settings))
+    registry, embedder = _worker[1]
+    return registry, embedder, settings
 
 
-def _extract_files(
-    context: tuple[Paths, Settings], paths: list[str]
-) -> tuple[str, dict[str, Extracted]]:
+def _extract_files(context: Context, paths: list[str]) -> tuple[str, dict[str, Extracted]]:
     from workbench.core.index.preparing import read_and_extract
 
-    workbench = _workbench(context)
-    chunk_tokens = workbench.settings.chunk_tokens
+    registry, embedder, settings = _parts(context)
     results = {}
     for path in paths:
-        extractor, _reason = workbench.registry.for_path(path)
+        extractor, _reason = registry.for_path(path)
         if extractor is not None:
-            results[path] = read_and_extract(path, extractor, workbench.embedder, chunk_tokens)
-    return workbench.embedder.id, results
+            results[path] = read_and_extract(path, extractor, embedder, settings.chunk_tokens)
+    return embedder.id, results
 
 
-def _embed_texts(context: tuple[Paths, Settings], texts: list[str]) -> tuple[str, np.ndarray]:
+def _embed_texts(context: Context, texts: list[str]) -> tuple[str, np.ndarray]:
     import inspect
 
-    workbench = _workbench(context)
-    embedder = workbench.embedder
+    _registry, embedder, settings = _parts(context)
     # One thread per task: Ray runs one task per core, so threads would only fight.
     options = {"threads": 1} if "threads" in inspect.signature(embedder.embed).parameters else {}
-    size = workbench.settings.embed_batch_size
+    size = settings.embed_batch_size
     vectors = np.asarray(embedder.embed(texts, batch_size=size, **options), dtype=np.float32)
     return embedder.id, vectors
 
 
 def create_engine(
-    name: str, paths: Paths, settings: Settings, embedder_id: str, address: str = ""
+    name: str, build: Build, paths: Paths, settings: Settings, embedder_id: str, address: str = ""
 ) -> LocalEngine | RayEngine:
     if name == "local":
         if address:
@@ -226,7 +229,7 @@ def create_engine(
             )
         return LocalEngine()
     if name == "ray":
-        return RayEngine(paths, settings, embedder_id, address)
+        return RayEngine(build, paths, settings, embedder_id, address)
     raise WorkbenchError(
         f"There is no sync engine {name!r}. Engines: {', '.join(ENGINES)}.", "Unknown engine"
     )
