@@ -127,7 +127,7 @@ class RayEngine:
             submit()
         while pending:
             group, task = pending.popleft()
-            embedder_id, results = self.ray.get(task) if task is not None else ("", {})
+            embedder_id, results = self._get(task) if task is not None else ("", {})
             self._check_embedder(embedder_id)
             submit()
             for entry in group:
@@ -141,10 +141,24 @@ class RayEngine:
             for i in range(0, len(texts), size)
         ]
         parts = []
-        for embedder_id, vectors in self.ray.get(tasks):
+        for embedder_id, vectors in self._get(tasks):
             self._check_embedder(embedder_id)
             parts.append(vectors)
         return np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+    def _get(self, tasks: Any) -> Any:
+        """The results of ``tasks``; a task that failed (a worker died, a node left) is a
+        WorkbenchError: what was committed stays, and the next sync redoes the rest."""
+        try:
+            return self.ray.get(tasks)
+        except self.ray.exceptions.RayError as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorkbenchError(
+                f"A Ray task failed ({type(exc).__name__}: {detail[:300]}). Files committed "
+                "before it are kept; run `workbench ingest --engine ray` again to go on, or "
+                "without --engine ray to sync here. `ray status` shows the cluster.",
+                "Ray task failed",
+            ) from exc
 
     def _check_embedder(self, embedder_id: str) -> None:
         if embedder_id and embedder_id != self.embedder_id:
