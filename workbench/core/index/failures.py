@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from workbench.core.index.location import Location
 from workbench.errors import (
     DiskFullError,
     StoreDamagedError,
@@ -28,7 +29,7 @@ R = TypeVar("R")
 
 class HasIndex(Protocol):
     @property
-    def location(self) -> object: ...
+    def location(self) -> Location: ...
 
 
 S = TypeVar("S", bound=HasIndex)
@@ -40,31 +41,31 @@ _OBJECT_STORE = ('store: "S3"', "AWS Error", "S3 error", "When getting informati
 _DAMAGE = ("lance error", "lanceerror", "not found:", "corrupt", "failed to fill whole buffer")
 
 
-def translate(exc: BaseException, db_dir: object) -> WorkbenchError | None:
+def translate(exc: BaseException, location: Location) -> WorkbenchError | None:
     """The WorkbenchError that explains ``exc``, or None when it is not a known failure."""
     if isinstance(exc, WorkbenchError):
         return None
     text = str(exc)
     lowered = text.lower()
-    if str(db_dir).startswith("s3://") and any(marker in text for marker in _OBJECT_STORE):
-        return StoreUnreachableError(db_dir, object_store_problem(text))
+    if location.local is None and any(marker in text for marker in _OBJECT_STORE):
+        return StoreUnreachableError(location, object_store_problem(text))
     if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
         marker in lowered for marker in _DISK_FULL
     ):
-        return DiskFullError(db_dir, first_line(text))
+        return DiskFullError(location, first_line(text))
     damaged = "lance" in lowered and any(marker in lowered for marker in _DAMAGE)
     if damaged and isinstance(exc, RuntimeError | OSError | ValueError):
-        return StoreDamagedError(db_dir, first_line(text))
+        return StoreDamagedError(location, first_line(text))
     return None
 
 
 @contextlib.contextmanager
-def explained(db_dir: object) -> Iterator[None]:
+def explained(location: Location) -> Iterator[None]:
     """Re-raise known low-level failures inside the block as WorkbenchErrors."""
     try:
         yield
     except (RuntimeError, OSError, ValueError) as exc:
-        error = translate(exc, db_dir)
+        error = translate(exc, location)
         if error is None:
             raise
         raise error from exc

@@ -15,6 +15,7 @@ environment and are never written anywhere.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import time
@@ -125,7 +126,12 @@ class Location:
 
     # -- objects beside LanceDB -----------------------------------------------------------------
     def filesystem(self) -> tuple[Any, str]:
-        """(a pyarrow filesystem, this location's root path in it)."""
+        """(a pyarrow filesystem, this location's root path in it), made once: forget's scan
+        reads every object through it."""
+        return self._filesystem
+
+    @functools.cached_property
+    def _filesystem(self) -> tuple[Any, str]:
         import pyarrow.fs as pafs
 
         local = self.local
